@@ -1,0 +1,105 @@
+"""Environment registry: every environment lfx knows, behind one `make(name, **kwargs)`.
+
+Three families share gymnax 1.0 semantics (`reset(key, params) -> (obs, state)`,
+`step(key, state, action, params) -> (obs, state, reward, terminated, truncated, info)`, auto-reset,
+physics in `EnvParams`):
+
+* every gymnax environment (classic control, MinAtar, bsuite, misc), by its gymnax name;
+* brax environments as ``"brax/<name>"`` (needs the ``brax`` extra);
+* lfx's own JAX environments, registered below as ``"module.path:factory"`` strings so that importing
+  `lfx.envs` stays cheap. A factory is called with the user's keyword arguments and returns
+  ``(env, env_params)``.
+
+Keyword arguments of `make` that name a field of the environment's `EnvParams` override that field
+(domain randomisation is then a `vmap` over params); the rest go to the environment's constructor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+from typing import Any, Callable
+
+import gymnax
+
+EnvFactory = Callable[..., tuple[Any, Any]]
+
+# lfx's own environments. Later subsystems add a line here: "Name": "module.path:factory".
+_LFX_ENVS: dict[str, str | EnvFactory] = {}
+
+BRAX_PREFIX = "brax/"
+BRAX_ENVS = (
+    "ant",
+    "halfcheetah",
+    "hopper",
+    "humanoid",
+    "humanoidstandup",
+    "inverted_pendulum",
+    "inverted_double_pendulum",
+    "pusher",
+    "reacher",
+    "walker2d",
+)
+
+
+def register(name: str, factory: str | EnvFactory) -> None:
+    """Registers an environment factory under `name` (a callable or a "module:attr" string)."""
+    if name in _LFX_ENVS or name in gymnax.registered_envs:
+        raise ValueError(f"Environment name {name!r} is already registered.")
+    _LFX_ENVS[name] = factory
+
+
+def registered_envs() -> list[str]:
+    """All names `make` accepts (brax names are listed even when brax is not installed)."""
+    return (
+        list(gymnax.registered_envs)
+        + [BRAX_PREFIX + n for n in BRAX_ENVS]
+        + sorted(_LFX_ENVS)
+    )
+
+
+def _resolve(factory: str | EnvFactory) -> EnvFactory:
+    if callable(factory):
+        return factory
+    module, attr = factory.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _split_param_overrides(params: Any, kwargs: dict[str, Any]) -> tuple[dict, dict]:
+    fields = {f.name for f in dataclasses.fields(params)} if dataclasses.is_dataclass(params) else set()
+    overrides = {k: v for k, v in kwargs.items() if k in fields}
+    ctor = {k: v for k, v in kwargs.items() if k not in fields}
+    return overrides, ctor
+
+
+def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
+    """Builds `(env, env_params)` for a registered environment name.
+
+    Args:
+      name: a name from `registered_envs()`, e.g. "CartPole-v1", "Breakout-MinAtar",
+        "brax/hopper".
+      **kwargs: `EnvParams` field overrides and constructor arguments.
+
+    Raises:
+      ValueError: for an unknown name (the message lists close matches) or an unknown keyword.
+      ImportError: for a brax name when brax is not installed (the message says how to install it).
+    """
+    if name in gymnax.registered_envs:
+        env, params = gymnax.make(name)
+        overrides, ctor = _split_param_overrides(params, kwargs)
+        if ctor:
+            env, params = gymnax.make(name, **ctor)
+        return env, params.replace(**overrides) if overrides else params
+    if name.startswith(BRAX_PREFIX):
+        from lfx.envs.brax_env import make_brax  # noqa: PLC0415 (optional dependency)
+
+        return make_brax(name[len(BRAX_PREFIX):], **kwargs)
+    if name in _LFX_ENVS:
+        factory = _resolve(_LFX_ENVS[name])
+        return factory(**kwargs)
+    close = difflib.get_close_matches(name, registered_envs(), n=5, cutoff=0.5)
+    hint = f" Did you mean one of {close}?" if close else ""
+    raise ValueError(
+        f"Unknown environment {name!r}.{hint} See lfx.envs.registered_envs() for all names."
+    )
