@@ -26,7 +26,12 @@ import gymnax
 EnvFactory = Callable[..., tuple[Any, Any]]
 
 # lfx's own environments. Later subsystems add a line here: "Name": "module.path:factory".
-_LFX_ENVS: dict[str, str | EnvFactory] = {}
+_LFX_ENVS: dict[str, str | EnvFactory] = {
+    "Curling-sparse": "lfx.envs.sparse.curling:make",
+    "HardMaze-sparse": "lfx.envs.sparse.hard_maze:make",
+    "RedundantArm-sparse": "lfx.envs.sparse.redundant_arm:make",
+    "PointMass-sparse": "lfx.envs.sparse.point_mass:make",
+}
 
 BRAX_PREFIX = "brax/"
 BRAX_ENVS = (
@@ -73,6 +78,19 @@ def _split_param_overrides(params: Any, kwargs: dict[str, Any]) -> tuple[dict, d
     return overrides, ctor
 
 
+def check_name(name: str) -> None:
+    """Raises the `make` error for an unknown name, without building anything."""
+    if name in gymnax.registered_envs or name in _LFX_ENVS:
+        return
+    if name.startswith(BRAX_PREFIX) and name[len(BRAX_PREFIX):] in BRAX_ENVS:
+        return
+    close = difflib.get_close_matches(name, registered_envs(), n=5, cutoff=0.5)
+    hint = f" Did you mean one of {close}?" if close else ""
+    raise ValueError(
+        f"Unknown environment {name!r}.{hint} See lfx.envs.registered_envs() for all names."
+    )
+
+
 def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
     """Builds `(env, env_params)` for a registered environment name.
 
@@ -98,8 +116,5 @@ def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
     if name in _LFX_ENVS:
         factory = _resolve(_LFX_ENVS[name])
         return factory(**kwargs)
-    close = difflib.get_close_matches(name, registered_envs(), n=5, cutoff=0.5)
-    hint = f" Did you mean one of {close}?" if close else ""
-    raise ValueError(
-        f"Unknown environment {name!r}.{hint} See lfx.envs.registered_envs() for all names."
-    )
+    check_name(name)
+    raise AssertionError("unreachable")

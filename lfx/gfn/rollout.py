@@ -1,0 +1,190 @@
+"""Batched forward rollouts: one policy evaluation per visited state, differentiable end to end.
+
+The rollout is a `lax.scan` over the env's `max_steps` forward actions. Each step evaluates the
+network ONCE on the current states and takes from that single pass the sampling distribution, the
+on-policy log PF of the sampled action, the log PB of the edge that led into the current state and
+log F(s). Because the log-probabilities are produced inside the scan, a loss differentiates straight
+through it: there is no second pass over the stored states.
+
+Padding: a trajectory may stop long before `max_steps` (hypergrid: dim * (H - 1) + 1 steps at most,
+but far fewer on average). Every step is wrapped in `lax.cond(all lanes done, skip, step)`, so a
+batch costs (longest trajectory IN THE BATCH) policy passes, forward and backward, not `max_steps`.
+(Under `vmap` over seeds the predicate becomes batched and `cond` turns into `select`: both
+branches then run. Sweeps pay the padding; single runs do not.)
+
+Sampling distribution (exploration): (1 - epsilon) * softmax(logits / temperature) + epsilon *
+uniform(valid actions). The recorded `log_pf` is always the on-policy log softmax(logits), which is
+what the losses need.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from lfx.gfn.base import GFNEnv, GFNState
+from lfx.gfn.networks import PolicyOutput
+
+NEG = -1e9  # finite "minus infinity" for masked logits: keeps gradients free of NaN
+
+
+class Trajectories(NamedTuple):
+    """A batch of forward trajectories; step arrays are [T, B] (T = env.max_steps).
+
+    Step t is the action taken at state s_t. For t < length: `valid` is True; `is_exit` marks the
+    last action (x -> s_f). `log_pb[t]` is log PB(s_{t-1} | s_t) (0 at t = 0 and at invalid steps).
+
+    Attributes:
+      obj: [T, B, L] state s_t at each step.
+      actions: [T, B] int32 forward actions.
+      valid: [T, B] bool.
+      is_exit: [T, B] bool.
+      log_pf: [T, B] on-policy log PF(a_t | s_t).
+      log_pb: [T, B] log PB(s_{t-1} | s_t).
+      log_flow: [T, B] log F(s_t) from the network.
+      log_r: [T, B] log R(s_t).
+      fwd_logits: [T, B, A] masked logits (only when `keep_logits`; else shape [T, B, 0]).
+      fwd_mask: [T, B, A] forward masks (only when `keep_logits`; else [T, B, 0]).
+      terminal_obj: [B, L] the terminated objects x.
+      log_reward: [B] log R(x).
+      length: [B] number of forward actions, exit included.
+    """
+
+    obj: jax.Array
+    actions: jax.Array
+    valid: jax.Array
+    is_exit: jax.Array
+    log_pf: jax.Array
+    log_pb: jax.Array
+    log_flow: jax.Array
+    log_r: jax.Array
+    fwd_logits: jax.Array
+    fwd_mask: jax.Array
+    terminal_obj: jax.Array
+    log_reward: jax.Array
+    length: jax.Array
+
+
+def masked_log_softmax(logits: jax.Array, mask: jax.Array) -> jax.Array:
+    return jax.nn.log_softmax(jnp.where(mask, logits, NEG), axis=-1)
+
+
+def exploration_log_probs(logits, mask, epsilon, temperature):
+    """log of (1 - eps) softmax(logits / temp) + eps uniform(mask); -inf outside the mask."""
+    tempered = jax.nn.softmax(jnp.where(mask, logits / temperature, NEG), axis=-1)
+    uniform = mask / jnp.maximum(mask.sum(-1, keepdims=True), 1)
+    probs = (1.0 - epsilon) * tempered + epsilon * uniform
+    return jnp.where(mask, jnp.log(jnp.maximum(probs, 1e-30)), -jnp.inf)
+
+
+def forward_rollout(
+    key: jax.Array,
+    policy_params: Any,
+    env: GFNEnv,
+    env_params: Any,
+    policy_apply: Callable[[Any, jax.Array], PolicyOutput],
+    num_trajectories: int,
+    *,
+    epsilon: float | jax.Array = 0.0,
+    temperature: float | jax.Array = 1.0,
+    learned_pb: bool = False,
+    exit_logit_from_reward: bool = False,
+    keep_logits: bool = False,
+    skip_done: bool = True,
+) -> Trajectories:
+    """Samples `num_trajectories` trajectories from s0 (see the module docstring).
+
+    Args:
+      key: typed PRNG key.
+      policy_params: network parameters (gradients flow to `log_pf`, `log_pb`, `log_flow`).
+      env, env_params: a `GFNEnv` and its params.
+      policy_apply: `(params, obs [B, obs_size]) -> PolicyOutput`.
+      num_trajectories: B.
+      epsilon, temperature: exploration (traced floats allowed).
+      learned_pb: PB from the network's backward logits; else uniform over parents.
+      exit_logit_from_reward: replace the exit logit by log R(s) (flow matching's edge flows).
+      keep_logits: also store masked forward logits and masks (flow matching needs them).
+      skip_done: skip steps once every lane has exited (see module docstring).
+    """
+    B, T, A = num_trajectories, env.max_steps, env.num_actions
+    v = lambda f: jax.vmap(f, in_axes=(0, None))  # noqa: E731
+    v2 = lambda f: jax.vmap(f, in_axes=(0, 0, None))  # noqa: E731
+    s0 = jax.vmap(lambda _: env.init_state())(jnp.arange(B))
+    n_keep = A if keep_logits else 0
+
+    def step(carry, t):
+        state, prev_bwd = carry
+        obs = v(env.get_obs)(state, env_params)
+        out = policy_apply(policy_params, obs)
+        fmask = v(env.forward_mask)(state, env_params)
+        bmask = v(env.backward_mask)(state, env_params)
+        log_r = v(env.log_reward)(state, env_params)
+        logits = out.fwd_logits
+        if exit_logit_from_reward:
+            logits = logits.at[:, env.exit_action].set(log_r)
+        logp = masked_log_softmax(logits, fmask)
+        sample_logp = exploration_log_probs(
+            jax.lax.stop_gradient(logits), fmask, epsilon, temperature
+        )
+        action = jax.random.categorical(jax.random.fold_in(key, t), sample_logp, axis=-1)
+        log_pf = jnp.take_along_axis(logp, action[:, None], axis=-1)[:, 0]
+        if learned_pb:
+            logp_b = masked_log_softmax(out.bwd_logits, bmask)
+            log_pb = jnp.take_along_axis(logp_b, prev_bwd[:, None], axis=-1)[:, 0]
+        else:
+            log_pb = -jnp.log(jnp.maximum(bmask.sum(-1), 1).astype(jnp.float32))
+        valid = ~state.done
+        log_pb = jnp.where(valid & (t > 0), log_pb, 0.0)
+        new_state = v2(env.step_forward)(state, action, env_params)
+        new_state = jax.tree.map(
+            lambda n, o: jnp.where(valid.reshape((-1,) + (1,) * (n.ndim - 1)), n, o),
+            new_state,
+            state,
+        )
+        bwd = v2(env.backward_action)(state, jnp.minimum(action, env.exit_action - 1), env_params)
+        rec = dict(
+            obj=state.obj,
+            actions=action.astype(jnp.int32),
+            valid=valid,
+            is_exit=valid & (action == env.exit_action),
+            log_pf=jnp.where(valid, log_pf, 0.0),
+            log_pb=log_pb,
+            log_flow=out.log_flow,
+            log_r=log_r,
+            fwd_logits=jnp.where(fmask, logits, NEG)[:, :n_keep],
+            fwd_mask=fmask[:, :n_keep],
+        )
+        return (new_state, bwd.astype(jnp.int32)), rec
+
+    def skip(carry, t):
+        state, prev_bwd = carry
+        z = lambda dt, *s: jnp.zeros((B, *s), dt)  # noqa: E731
+        rec = dict(
+            obj=state.obj,
+            actions=z(jnp.int32),
+            valid=z(bool),
+            is_exit=z(bool),
+            log_pf=z(jnp.float32),
+            log_pb=z(jnp.float32),
+            log_flow=z(jnp.float32),
+            log_r=z(jnp.float32),
+            fwd_logits=z(jnp.float32, n_keep),
+            fwd_mask=z(bool, n_keep),
+        )
+        return carry, rec
+
+    def body(carry, t):
+        if not skip_done:
+            return step(carry, t)
+        return jax.lax.cond(jnp.all(carry[0].done), skip, step, carry, t)
+
+    init = (s0, jnp.zeros((B,), jnp.int32))
+    (final, _), rec = jax.lax.scan(body, init, jnp.arange(T))
+    return Trajectories(
+        **rec,
+        terminal_obj=final.obj,
+        log_reward=v(env.log_reward)(final, env_params),
+        length=rec["valid"].sum(0).astype(jnp.int32),
+    )
