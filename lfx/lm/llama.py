@@ -171,29 +171,10 @@ def output_logits(params: dict, config: LlamaConfig, h: jax.Array) -> jax.Array:
     return jnp.einsum("btd,dv->btv", x, params["lm_head"], preferred_element_type=jnp.float32)
 
 
-def forward(params: dict, config: LlamaConfig, tokens: jax.Array,
-            positions: jax.Array | None = None, cache: KVCache | None = None, *,
-            mask: jax.Array | None = None,
-            return_hidden: bool = False) -> tuple[jax.Array, KVCache | None]:
-    """Logits of a causal Llama decoder, optionally reading and extending a KV cache.
-
-    Without a cache, token t attends to tokens s <= t with mask[s]. With a cache, the T new
-    tokens are written to slots index..index+T-1 and attend to every earlier valid slot and to
-    themselves causally; the returned cache has index += T. Both paths give the same logits for
-    the same sequence (tested).
-
-    Args:
-      params: see `init_params`.
-      config: static shapes.
-      tokens: [B, T] int32 token ids.
-      positions: [B, T] int32 rotary positions; default arange(T) (offset by cache.index when a
-        cache is given). Left-padded rows pass their own positions (0 at the first real token).
-      cache: a `KVCache` from `init_cache`, or None.
-      mask: [B, T] bool, False for padding tokens (never attended to); default all True.
-      return_hidden: also return the final hidden states [B, T, D] (before the norm).
-    Returns:
-      (logits [B, T, V] float32, new cache or None); with return_hidden, (logits, cache, hidden).
-    """
+def forward_hidden(params: dict, config: LlamaConfig, tokens: jax.Array,
+                   positions: jax.Array | None = None, cache: KVCache | None = None, *,
+                   mask: jax.Array | None = None) -> tuple[jax.Array, KVCache | None]:
+    """Final hidden states [B, T, D] (before the output norm) and the new cache; see `forward`."""
     B, T = tokens.shape
     if mask is None:
         mask = jnp.ones((B, T), bool)
@@ -215,35 +196,61 @@ def forward(params: dict, config: LlamaConfig, tokens: jax.Array,
         h, _ = jax.lax.scan(body, h, layers)
         new_cache = None
     else:
+        # The scan reads each layer's cached keys/values (read-only) and returns only the T new
+        # ones; they are written into the cache once, after the scan, with one in-place
+        # dynamic_update_slice (writing inside the scan made XLA copy the whole cache per layer).
         S = cache.k.shape[2]
         idx = cache.index
-        valid = jax.lax.dynamic_update_slice(cache.valid, mask, (0, idx))
         slot = jnp.arange(S)
-        q_slot = idx + jnp.arange(T)
-        full_mask = (slot[None, :] <= q_slot[:, None])[None] & valid[:, None, :]
+        past = (slot < idx)[None, :] & cache.valid
+        causal = jnp.tril(jnp.ones((T, T), bool))
+        full_mask = jnp.concatenate(
+            [jnp.broadcast_to(past[:, None, :], (B, T, S)), causal[None] & mask[:, None, :]],
+            axis=-1)
 
-        def body(carry, layer_and_index):
-            h, ck, cv = carry
-            layer, i = layer_and_index
+        def body(h, xs):
+            layer, ck, cv = xs
 
             def kv_fn(k, v):
-                zero = jnp.zeros((), jnp.int32)
-                ck2 = jax.lax.dynamic_update_slice(ck, k[None].astype(ck.dtype),
-                                                   (i, zero, idx, zero, zero))
-                cv2 = jax.lax.dynamic_update_slice(cv, v[None].astype(cv.dtype),
-                                                   (i, zero, idx, zero, zero))
-                keys = jax.lax.dynamic_index_in_dim(ck2, i, keepdims=False)
-                values = jax.lax.dynamic_index_in_dim(cv2, i, keepdims=False)
-                return keys, values, full_mask, (ck2, cv2)
+                keys = jnp.concatenate([ck, k.astype(ck.dtype)], axis=1)
+                values = jnp.concatenate([cv, v.astype(cv.dtype)], axis=1)
+                return keys, values, full_mask, (k, v)
 
-            h, (ck, cv) = _block(config, h, layer, cos, sin, kv_fn)
-            return (h, ck, cv), None
+            h, kv = _block(config, h, layer, cos, sin, kv_fn)
+            return h, kv
 
-        (h, ck, cv), _ = jax.lax.scan(
-            body, (h, cache.k, cache.v), (layers, jnp.arange(config.n_layers, dtype=jnp.int32)))
-        new_cache = KVCache(k=ck, v=cv, valid=valid, index=idx + T)
+        h, (k_new, v_new) = jax.lax.scan(body, h, (layers, cache.k, cache.v))
+        zero = jnp.zeros((), jnp.int32)
+        at = (zero, zero, idx, zero, zero)
+        new_cache = KVCache(
+            k=jax.lax.dynamic_update_slice(cache.k, k_new.astype(cache.k.dtype), at),
+            v=jax.lax.dynamic_update_slice(cache.v, v_new.astype(cache.v.dtype), at),
+            valid=jax.lax.dynamic_update_slice(cache.valid, mask, (0, idx)),
+            index=idx + T)
 
-    logits = output_logits(params, config, h)
-    if return_hidden:
-        return logits, new_cache, h
-    return logits, new_cache
+    return h, new_cache
+
+
+def forward(params: dict, config: LlamaConfig, tokens: jax.Array,
+            positions: jax.Array | None = None, cache: KVCache | None = None, *,
+            mask: jax.Array | None = None) -> tuple[jax.Array, KVCache | None]:
+    """Logits of a causal Llama decoder, optionally reading and extending a KV cache.
+
+    Without a cache, token t attends to tokens s <= t with mask[s]. With a cache, the T new
+    tokens are written to slots index..index+T-1 and attend to every earlier valid slot and to
+    themselves causally; the returned cache has index += T. Both paths give the same logits for
+    the same sequence (tested).
+
+    Args:
+      params: see `init_params`.
+      config: static shapes.
+      tokens: [B, T] int32 token ids.
+      positions: [B, T] int32 rotary positions; default arange(T) (offset by cache.index when a
+        cache is given). Left-padded rows pass their own positions (0 at the first real token).
+      cache: a `KVCache` from `init_cache`, or None.
+      mask: [B, T] bool, False for padding tokens (never attended to); default all True.
+    Returns:
+      (logits [B, T, V] float32, new cache or None).
+    """
+    h, cache = forward_hidden(params, config, tokens, positions, cache, mask=mask)
+    return output_logits(params, config, h), cache

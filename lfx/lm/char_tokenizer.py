@@ -1,0 +1,50 @@
+"""Character-level tokenizer for the small trainable LM (numbers, lists and short words)."""
+
+from __future__ import annotations
+
+import string
+
+SPECIALS = ("<pad>", "<bos>", "<eos>")
+CHARS = string.digits + "-.,: \n[]()" + string.ascii_lowercase
+
+
+class CharTokenizer:
+    """One id per character: 0 <pad>, 1 <bos>, 2 <eos>, then `chars` in order.
+
+    eos_id is 2 like SmolLM2's, so `generate`'s defaults serve both models. Unknown characters
+    raise ValueError (the vocabulary is closed).
+    """
+
+    def __init__(self, chars: str = CHARS):
+        if len(set(chars)) != len(chars):
+            raise ValueError("CharTokenizer chars must be distinct.")
+        self.chars = chars
+        self._strings = list(SPECIALS) + list(chars)
+        self._index = {c: i + len(SPECIALS) for i, c in enumerate(chars)}
+        self.pad_id, self.bos_id, self.eos_id = 0, 1, 2
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._strings)
+
+    def encode(self, text: str) -> list[int]:
+        try:
+            return [self._index[c] for c in text]
+        except KeyError as e:
+            raise ValueError(f"Character {e.args[0]!r} is not in the CharTokenizer vocabulary "
+                             f"({self.chars!r}); lower-case the text or extend chars.") from None
+
+    def decode(self, ids) -> str:
+        """Text of `ids`; special tokens are dropped."""
+        n = len(SPECIALS)
+        return "".join(self._strings[int(i)] for i in ids if int(i) >= n)
+
+    def token_strings(self) -> list[str]:
+        """Decoded text of every id ('' for the special tokens)."""
+        return [""] * len(SPECIALS) + list(self.chars)
+
+    def apply_chat_template(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
+        """Plain concatenation 'role: content\\n' (the small LM has no chat format); roles are
+        kept only if their characters are in the vocabulary."""
+        out = "".join(f"{m['content']}\n" for m in messages)
+        return out
