@@ -188,3 +188,28 @@ def forward_rollout(
         log_reward=v(env.log_reward)(final, env_params),
         length=rec["valid"].sum(0).astype(jnp.int32),
     )
+
+
+def parent_edge_log_flows(policy_params, env, env_params, policy_apply, obj):
+    """log F(p_b -> s) for every backward action b of every state in `obj` ([..., L]).
+
+    Flow matching needs the in-flow of each visited state, i.e. the edge logits of its parents: one
+    extra network pass over the (at most `num_backward_actions`) parents, inherent to FM.
+    Returns `(log_edges [..., Ab], mask [..., Ab])`.
+    """
+    lead = obj.shape[:-1]
+    flat = obj.reshape(-1, obj.shape[-1])
+    n, Ab = flat.shape[0], env.num_backward_actions
+    st = GFNState(time=jnp.zeros((n,), jnp.int32), obj=flat, done=jnp.zeros((n,), bool))
+    bmask = jax.vmap(env.backward_mask, in_axes=(0, None))(st, env_params)
+    par = jax.vmap(jax.vmap(env.apply_backward, in_axes=(None, 0, None)), in_axes=(0, None, None))(
+        st, jnp.arange(Ab), env_params
+    )
+    fa = jax.vmap(jax.vmap(env.forward_action, in_axes=(None, 0, None)), in_axes=(0, None, None))(
+        st, jnp.arange(Ab), env_params
+    )
+    par_flat = jax.tree.map(lambda x: x.reshape(n * Ab, *x.shape[2:]), par)
+    obs = jax.vmap(env.get_obs, in_axes=(0, None))(par_flat, env_params)
+    logits = policy_apply(policy_params, obs).fwd_logits.reshape(n, Ab, -1)
+    edge = jnp.take_along_axis(logits, jnp.clip(fa, 0, env.num_actions - 2)[..., None], -1)[..., 0]
+    return edge.reshape(*lead, Ab), bmask.reshape(*lead, Ab)
