@@ -68,7 +68,9 @@ def update(
 ) -> BanditState:
     """One agent update (a batch, E gradient steps on the objective)."""
     k_a, k_r = jax.random.split(key)
-    old_logp = jax.nn.log_softmax(jax.lax.stop_gradient(state.logits))
+    # Not stop-gradiented: it is constant for the inner step (a closure) but meta-gradients flow
+    # through it into earlier updates.
+    old_logp = jax.nn.log_softmax(state.logits)
     actions = jax.random.categorical(k_a, old_logp, shape=(config.batch_size,))
     rewards = state.arm_means[actions] + config.reward_noise * jax.random.normal(
         k_r, (config.batch_size,)

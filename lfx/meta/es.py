@@ -72,12 +72,17 @@ class ESConfig:
             raise ValueError("num_generations, sigma and learning_rate must be positive.")
 
 
+def _decay(value: float, rate: float, floor: float) -> optax.Schedule:
+    # optax treats end_value as an upper bound when rate >= 1, so only pass the floor when decaying.
+    if rate >= 1.0:
+        return optax.constant_schedule(value)
+    return optax.exponential_decay(value, 1, rate, end_value=min(floor, value))
+
+
 def make_strategy(config: ESConfig, solution: Any) -> Open_ES:
     """OpenAI-ES for meta-parameters shaped like `solution` (any pytree of arrays)."""
-    lr = optax.exponential_decay(
-        config.learning_rate, 1, config.lr_decay, end_value=config.lr_min
-    )
-    std = optax.exponential_decay(config.sigma, 1, config.sigma_decay, end_value=config.sigma_min)
+    lr = _decay(config.learning_rate, config.lr_decay, config.lr_min)
+    std = _decay(config.sigma, config.sigma_decay, config.sigma_min)
     return Open_ES(
         population_size=config.population_size,
         solution=solution,

@@ -67,7 +67,7 @@ def make_metagrad_step(
         (loss, s), grads = jax.value_and_grad(loss_fn, has_aux=True)(meta_params, inner_state, key)
         updates, opt_state = optimizer.update(grads, opt_state, meta_params)
         meta_params = optax.apply_updates(meta_params, updates)
-        metrics = {"meta/loss": loss, "meta/grad_norm": optax.global_norm(grads)}
+        metrics = {"meta/loss": loss, "meta/grad_norm": optax.tree.norm(grads)}
         return meta_params, opt_state, jax.lax.stop_gradient(s), metrics
 
     return step, optimizer
