@@ -96,14 +96,11 @@ def _toy_lm(seed=0, scale=3.0):
 
 def _small_llama_lm():
     lm_mod = pytest.importorskip("lfx.lm")
-    if not all(hasattr(lm_mod, n) for n in ("CharTokenizer", "init_params", "LlamaConfig", "generate")):
-        pytest.skip("lfx.lm has no small trainable LM yet")
     tok = lm_mod.CharTokenizer()
-    cfg = lm_mod.LlamaConfig.tiny(vocab_size=len(tok.token_strings())) if hasattr(
-        lm_mod.LlamaConfig, "tiny") else None
-    if cfg is None:
-        pytest.skip("no tiny LlamaConfig constructor known")
-    return LanguageModel(lm_mod.init_params(jax.random.key(0), cfg), cfg, tok, lm_mod.generate)
+    cfg = lm_mod.tiny_config(tok.vocab_size, dim=32, n_layers=1, n_heads=2, n_kv_heads=1, hidden_dim=64)
+    from lfx.es.evollm import lfx_lm
+
+    return lfx_lm(lm_mod.init_params(jax.random.key(0), cfg), cfg, tok)
 
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
@@ -132,7 +129,7 @@ class _ScriptedLM:
         self.tok = toy_lm.ToyCharTokenizer()
         self.text = text
 
-    def generate(self, params, config, prompt_ids, prompt_lengths, *, key, max_new_tokens, temperature, fsm):
+    def generate(self, params, config, prompt_ids, prompt_lengths, *, key, max_new_tokens, temperature, fsm, **kw):
         ids = self.tok.encode(self.text)[:max_new_tokens]
         ids = ids + [0] * (max_new_tokens - len(ids))
         b = prompt_ids.shape[0]

@@ -276,6 +276,8 @@ class EvoLLM:
             max_new_tokens=self.max_new_tokens,
             temperature=self.config.temperature,
             fsm=self.fsm,
+            eos_id=tok.eos_id,
+            pad_id=tok.pad_id,
         )
         self.host_calls += 1
         out, out_len = np.asarray(out), np.asarray(out_len)
@@ -301,6 +303,13 @@ class EvoLLM:
         props = np.array([p[0] for p in parsed], np.int32).reshape(*batch_shape, nb, k)
         ok = np.array([p[1] for p in parsed], bool).reshape(*batch_shape, nb)
         return props, ok
+
+
+def lfx_lm(params, config, tokenizer) -> LanguageModel:
+    """Wraps an `lfx.lm` model (SmolLM2 from `load_smollm2()`, or a small Llama) for EvoLLM."""
+    from lfx import lm  # noqa: PLC0415
+
+    return LanguageModel(params, config, tokenizer, lm.generate, lm.TokenFSM)
 
 
 def make_evollm(lm: LanguageModel, **config_kwargs) -> EvoLLM:

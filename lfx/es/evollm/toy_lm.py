@@ -52,7 +52,8 @@ def init_toy_lm(key: jax.Array, tokenizer: ToyCharTokenizer, scale: float = 3.0)
     return scale * jax.random.normal(key, (vocab, vocab)), ToyConfig(vocab)
 
 
-def generate(params, config, prompt_ids, prompt_lengths, *, key, max_new_tokens, temperature=0.0, fsm=None):
+def generate(params, config, prompt_ids, prompt_lengths, *, key, max_new_tokens, temperature=0.0, fsm=None,
+             eos_id=1, pad_id=0):
     """[B, P] left-padded prompts -> (tokens [B, max_new_tokens], lengths [B]); see module doc."""
     batch = prompt_ids.shape[0]
     last = prompt_ids[:, -1]
@@ -81,4 +82,6 @@ def generate(params, config, prompt_ids, prompt_lengths, *, key, max_new_tokens,
     return toks.T, lengths
 
 
-generate = jax.jit(generate, static_argnames=("config", "max_new_tokens", "temperature"))
+generate = jax.jit(
+    generate, static_argnames=("config", "max_new_tokens", "temperature", "eos_id", "pad_id")
+)
