@@ -1,0 +1,185 @@
+"""EvoLLM vs random search, Gaussian hill climbing, OpenAI-ES, SNES and CMA-ES on BBOB.
+
+    python experiments/es_bbob.py --config=experiments/configs/es_bbob.py:baselines
+    python experiments/es_bbob.py --config=experiments/configs/es_bbob.py:smollm2 --config.dims=2
+    python experiments/es_bbob.py --config=experiments/configs/es_bbob.py:ablate_sort
+
+Every (function, seed) pair is one task (x_opt, f_opt, rotations from `bbob.make_task(fn, D, seed)`);
+all tasks of a dimension run as ONE jitted vmapped `lax.scan` per strategy; for EvoLLM each
+generation issues one batched LM call for all tasks and blocks (chunked to `evollm.max_rows`).
+Writes `<workdir>/results.jsonl` (one line per strategy/dim/fn/seed with the best-regret curve) and
+`<workdir>/summary.md` (median final regret per function, EvoLLM win rates).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from lfx.es import bbob, make_search, make_strategy  # noqa: E402
+from lfx.es.evollm import EvoLLM, EvoLLMConfig, LanguageModel, lfx_lm, toy_lm  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", os.path.join(os.path.dirname(__file__), "configs", "es_bbob.py:baselines")
+)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default runs/es_bbob_<tag>).")
+
+
+def load_lm(name: str, path: str) -> LanguageModel:
+    """'smollm2' | 'teacher' (pickle from experiments/evollm_teacher.py) | 'untrained' | 'toy'."""
+    if name == "smollm2":
+        from lfx.lm import load_smollm2
+
+        return lfx_lm(*load_smollm2())
+    if name in ("teacher", "untrained"):
+        from lfx import lm
+
+        with open(path, "rb") as f:
+            blob = pickle.load(f)
+        config = lm.LlamaConfig(**blob["config"])
+        tok = lm.CharTokenizer(blob["chars"])
+        params = jax.tree.map(jnp.asarray, blob["params"])
+        if name == "untrained":
+            params = lm.init_params(jax.random.key(blob.get("init_seed", 0)), config)
+        return lfx_lm(params, config, tok)
+    if name == "toy":
+        tok = toy_lm.ToyCharTokenizer()
+        params, cfg = toy_lm.init_toy_lm(jax.random.key(0), tok)
+        return LanguageModel(params, cfg, tok, toy_lm.generate)
+    raise ValueError(f"Unknown lm {name!r}; use smollm2, teacher, untrained or toy.")
+
+
+def build_strategy(name: str, cfg, dim: int, lm):
+    if name == "evollm":
+        e = cfg.evollm
+        ec = EvoLLMConfig(
+            population_size=cfg.population_size,
+            num_dims=dim,
+            block_size=e.block_size,
+            context_length=e.context_length,
+            context_selection=e.context_selection,
+            sort_order=e.sort_order,
+            x_decimals=e.x_decimals,
+            fitness_digits=e.fitness_digits,
+            sigma=e.sigma,
+            sigma_decay=e.sigma_decay,
+            temperature=e.temperature,
+        )
+        return EvoLLM(ec, lm)
+    kwargs = {}
+    if name == "hill_climbing":
+        kwargs = {"std": cfg.hill_climbing_std}
+    elif name == "open_es":
+        kwargs = {"lr": cfg.open_es_lr, "std": cfg.open_es_std}
+    return make_strategy(name, population_size=cfg.population_size, num_dims=dim, **kwargs)
+
+
+def run_strategy(strategy, fitness, tasks, keys, dim, cfg, chunk):
+    search = jax.jit(jax.vmap(make_search(strategy, fitness, cfg.num_generations), in_axes=(0, None, None, 0)))
+    mean = jnp.full(dim, cfg.init_mean, jnp.float32)
+    n = keys.shape[0]
+    curves, extra = [], []
+    for s in range(0, n, chunk):
+        sl = slice(s, min(n, s + chunk))
+        _, m = search(keys[sl], mean, strategy.default_params, jax.tree.map(lambda t: t[sl], tasks))
+        curves.append(np.asarray(m["best_aux"]))
+        extra.append({k: np.asarray(v) for k, v in m.items() if k.startswith("evollm/")})
+    merged = {k: np.concatenate([e[k] for e in extra]) for k in extra[0]} if extra[0] else {}
+    return np.concatenate(curves), merged
+
+
+def main(_):
+    cfg = _CONFIG.value
+    workdir = _WORKDIR.value or f"runs/es_bbob_{cfg.tag}"
+    os.makedirs(workdir, exist_ok=True)
+    fns = cfg.fns.split(",")
+    dims = [int(d) for d in cfg.dims.split(",")]
+    names = cfg.strategies.split(",")
+    lm = load_lm(cfg.evollm.lm, cfg.evollm.lm_path) if "evollm" in names else None
+    variants = [("", None)]
+    if cfg.ablation:
+        field, values = cfg.ablation.split("=")
+        variants = [(f"{field}={v}", (field, v)) for v in values.split(",")]
+    out = open(os.path.join(workdir, "results.jsonl"), "w")
+    rows = []
+    for dim in dims:
+        fitness = bbob.make_fitness(tuple(fns), dim)
+        tasks_list, meta = [], []
+        for i, fn in enumerate(fns):
+            for seed in range(cfg.num_seeds):
+                tasks_list.append(bbob.make_task(fn, dim, seed).replace(fn_id=jnp.int32(i)))
+                meta.append((fn, seed))
+        tasks = jax.tree.map(lambda *t: jnp.stack(t), *tasks_list)
+        keys = jnp.stack([jax.random.fold_in(jax.random.key(1000 + s), i) for i, (_, s) in enumerate(meta)])
+        for name in names:
+            for label, override in variants:
+                if override is not None:
+                    field, value = override
+                    target = cfg if field in cfg else cfg.evollm
+                    target[field] = type(target[field])(value)
+                strategy = build_strategy(name, cfg, dim, lm)
+                chunk = len(meta)
+                if name == "evollm":
+                    chunk = max(1, cfg.evollm.max_rows // strategy.num_blocks)
+                t0 = time.time()
+                curves, extra = run_strategy(strategy, fitness, tasks, keys, dim, cfg, chunk)
+                wall = time.time() - t0
+                tag = name + (f"[{label}]" if label else "")
+                print(f"dim={dim} {tag}: {wall:.1f}s, median final regret "
+                      f"{np.median(curves[:, -1]):.3g}", flush=True)
+                for j, (fn, seed) in enumerate(meta):
+                    row = {"dim": dim, "fn": fn, "seed": seed, "strategy": tag,
+                           "final_regret": float(curves[j, -1]), "curve": curves[j].tolist(),
+                           "wall_s_all_tasks": wall}
+                    for k, v in extra.items():
+                        row[k] = int(v[j].sum())
+                    rows.append(row)
+                    out.write(json.dumps(row) + "\n")
+                out.flush()
+    out.close()
+    write_summary(rows, os.path.join(workdir, "summary.md"), cfg)
+
+
+def write_summary(rows, path, cfg):
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    lines = [f"config: {cfg.tag}; N={cfg.population_size}, G={cfg.num_generations}, "
+             f"seeds={cfg.num_seeds}; cells: median over seeds of the best regret f(x)-f_opt\n"]
+    for dim in sorted({r["dim"] for r in rows}):
+        lines.append(f"\n### {dim}-D\n\n| function | " + " | ".join(strategies) + " |")
+        lines.append("|---|" + "---|" * len(strategies))
+        for fn in dict.fromkeys(r["fn"] for r in rows):
+            cells = []
+            for s in strategies:
+                v = [r["final_regret"] for r in rows if r["dim"] == dim and r["fn"] == fn and r["strategy"] == s]
+                cells.append(f"{np.median(v):.3g}" if v else "-")
+            lines.append(f"| {fn} | " + " | ".join(cells) + " |")
+        # mean rank across strategies per (fn, seed) task
+        ranks = {s: [] for s in strategies}
+        tasks = {(r["fn"], r["seed"]) for r in rows if r["dim"] == dim}
+        for t in tasks:
+            vals = {r["strategy"]: r["final_regret"] for r in rows if r["dim"] == dim and (r["fn"], r["seed"]) == t}
+            order = sorted(vals, key=vals.get)
+            for s in vals:
+                ranks[s].append(order.index(s) + 1)
+        lines.append("| mean rank | " + " | ".join(f"{np.mean(ranks[s]):.2f}" if ranks[s] else "-" for s in strategies) + " |")
+        fallbacks = [r.get("evollm/fallback_coords") for r in rows if r["dim"] == dim and "evollm/fallback_coords" in r]
+        if fallbacks:
+            lines.append(f"\nEvoLLM fallback coordinates (sum over runs and generations): {sum(fallbacks)}")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    app.run(main)
