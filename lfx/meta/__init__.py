@@ -9,6 +9,8 @@ from lfx.meta.lpo import (
     make_lpo_objective,
     ppo_clip_objective,
 )
+from lfx.meta.pretrained import available as available_pretrained
+from lfx.meta.pretrained import load_pretrained
 
 __all__ = [
     "DRIFT_CONFIGS",
@@ -18,4 +20,6 @@ __all__ = [
     "lpo_objective",
     "make_lpo_objective",
     "ppo_clip_objective",
+    "available_pretrained",
+    "load_pretrained",
 ]

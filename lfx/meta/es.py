@@ -153,6 +153,7 @@ def meta_train_es(
     eval_every: int = 0,
     progress: bool = True,
     fitness_fns: list[FitnessFn] | None = None,
+    max_minutes: float | None = None,
 ) -> tuple[Any, Any, list[dict[str, float]]]:
     """Runs OpenAI-ES meta-training (a Python loop over jitted generations).
 
@@ -167,6 +168,8 @@ def meta_train_es(
       progress: show a tqdm progress bar.
       fitness_fns: optional list of fitness functions cycled over generations (e.g. one compiled
         lifetime each, for varied-lifetime meta-training); overrides `fitness_fn`.
+      max_minutes: stop after this wall time (checkpointing first), so a budgeted run can be
+        resumed later by calling again with the same workdir.
 
     Returns:
       (final mean meta-parameters, final ES state, list of per-generation metric dicts).
@@ -211,9 +214,14 @@ def meta_train_es(
                 f.write(json.dumps(row) + "\n")
         if ckpt and ((gen + 1) % checkpoint_every == 0 or gen + 1 == config.num_generations):
             _save(ckpt, {"es_state": es_state, "key": jax.random.key_data(key), "generation": gen + 1})
+        out_of_time = max_minutes is not None and time.time() - t0 > 60 * max_minutes
+        if ckpt and out_of_time and (gen + 1) % checkpoint_every:
+            _save(ckpt, {"es_state": es_state, "key": jax.random.key_data(key), "generation": gen + 1})
         if bar is not None:
             bar.update(1)
             bar.set_postfix(fitness=f"{row['meta/fitness_mean']:.3f}")
+        if out_of_time:
+            break
     if bar is not None:
         bar.close()
     return mean_params(strategy, es_state), es_state, history
