@@ -44,7 +44,6 @@ class CharTokenizer:
         return [""] * len(SPECIALS) + list(self.chars)
 
     def apply_chat_template(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
-        """Plain concatenation 'role: content\\n' (the small LM has no chat format); roles are
-        kept only if their characters are in the vocabulary."""
-        out = "".join(f"{m['content']}\n" for m in messages)
-        return out
+        """The contents, one per line (the small LM has no chat format; roles are dropped)."""
+        del add_generation_prompt
+        return "".join(f"{m['content']}\n" for m in messages)

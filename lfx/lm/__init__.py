@@ -1,0 +1,21 @@
+"""Language-model substrate: lfx's Llama (pure functions, KV cache), SmolLM2-135M-Instruct loaded
+offline from GGUF, byte-level BPE and character tokenizers, batched FSM-constrained generation,
+next-token training and LoRA fine-tuning."""
+
+from lfx.lm.char_tokenizer import CharTokenizer
+from lfx.lm.config import SMOLLM2_135M, LlamaConfig, tiny_config
+from lfx.lm.generate import TokenFSM, generate, left_pad
+from lfx.lm.gguf_loader import INSTALL_HINT, load_gguf, load_smollm2, smollm2_path
+from lfx.lm.llama import (KVCache, apply_rope, attention, cast_params, forward, forward_hidden,
+                          init_cache, init_params, output_logits, rms_norm, rope_angles)
+from lfx.lm.lora import finetune_lora, lora_apply, lora_init
+from lfx.lm.tokenizer import BPETokenizer
+from lfx.lm.train import lm_loss, train_lm
+
+__all__ = [
+    "BPETokenizer", "CharTokenizer", "INSTALL_HINT", "KVCache", "LlamaConfig", "SMOLLM2_135M",
+    "TokenFSM", "apply_rope", "attention", "cast_params", "finetune_lora", "forward",
+    "forward_hidden", "generate", "init_cache", "init_params", "left_pad", "lm_loss",
+    "load_gguf", "load_smollm2", "lora_apply", "lora_init", "output_logits", "rms_norm",
+    "rope_angles", "smollm2_path", "tiny_config", "train_lm",
+]

@@ -1,0 +1,118 @@
+"""Next-token training of the Llama: masked cross-entropy and an Adam loop in one `lax.scan`."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from lfx.lm.config import LlamaConfig
+from lfx.lm.llama import forward
+
+
+def lm_loss(params: dict, config: LlamaConfig, tokens: jax.Array,
+            mask: jax.Array | None = None) -> tuple[jax.Array, dict]:
+    """Mean next-token cross-entropy, -sum_t m_t log p(x_t | x_<t) / sum_t m_t.
+
+    Args:
+      params: model parameters (differentiated).
+      tokens: int32 [B, T], right-padded sequences.
+      mask: [B, T] bool/float, weight of token t as a prediction target (position 0 is never a
+        target); default all ones.
+    Returns:
+      (loss, {"train/loss", "train/accuracy"}).
+    """
+    logits, _ = forward(params, config, tokens[:, :-1])
+    targets = tokens[:, 1:]
+    m = jnp.ones(targets.shape, jnp.float32) if mask is None else mask[:, 1:].astype(jnp.float32)
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+    denom = jnp.maximum(m.sum(), 1.0)
+    loss = (nll * m).sum() / denom
+    acc = ((jnp.argmax(logits, -1) == targets) * m).sum() / denom
+    return loss, {"train/loss": loss, "train/accuracy": acc}
+
+
+def _as_batches(token_batches, mask, pad_id):
+    tokens = jnp.asarray(token_batches, jnp.int32)
+    if tokens.ndim == 2:
+        tokens = tokens[None]
+    if tokens.ndim != 3:
+        raise ValueError(f"token_batches must be int [N, B, T] (or one batch [B, T]), got shape "
+                         f"{tokens.shape}.")
+    if mask is None:
+        mask = jnp.ones(tokens.shape, bool) if pad_id is None else tokens != pad_id
+    else:
+        mask = jnp.asarray(mask).reshape(tokens.shape)
+    return tokens, mask
+
+
+def make_optimizer(lr: float, clip: float = 1.0) -> optax.GradientTransformation:
+    """Adam (Kingma & Ba 2014, arXiv:1412.6980) after global-norm gradient clipping."""
+    return optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr))
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "num_steps", "lr"))
+def _fit(trainable, frozen, tokens, mask, key, *, loss_fn, num_steps, lr):
+    opt = make_optimizer(lr)
+    opt_state = opt.init(trainable)
+    n = tokens.shape[0]
+
+    def step(carry, key):
+        trainable, opt_state = carry
+        i = jax.random.randint(key, (), 0, n)
+        (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            trainable, frozen, tokens[i], mask[i])
+        updates, opt_state = opt.update(grads, opt_state, trainable)
+        return (optax.apply_updates(trainable, updates), opt_state), loss
+
+    (trainable, _), losses = jax.lax.scan(step, (trainable, opt_state),
+                                          jax.random.split(key, num_steps))
+    return trainable, losses
+
+
+class _Loss:
+    """Hashable loss (a static jit argument): (trainable, frozen, tokens, mask) -> (loss, aux)."""
+
+    def __init__(self, fn, *static):
+        self.fn, self.static = fn, static
+
+    def __call__(self, trainable, frozen, tokens, mask):
+        return self.fn(trainable, frozen, tokens, mask, *self.static)
+
+    def __hash__(self):
+        return hash((self.fn, self.static))
+
+    def __eq__(self, other):
+        return isinstance(other, _Loss) and (self.fn, self.static) == (other.fn, other.static)
+
+
+def _full_loss(params, frozen, tokens, mask, config):
+    del frozen
+    return lm_loss(params, config, tokens, mask)
+
+
+def train_lm(params: dict, config: LlamaConfig, token_batches, *, lr: float, num_steps: int,
+             key: jax.Array, mask=None, pad_id: int | None = 0, return_losses: bool = False):
+    """Trains every parameter with Adam on next-token cross-entropy (one jitted `lax.scan`).
+
+    Each step draws one batch uniformly (with `key`) from `token_batches`.
+
+    Args:
+      params: initial parameters (`init_params`).
+      token_batches: int [N, B, T] (or [B, T]) right-padded token ids.
+      lr: Adam learning rate; num_steps: number of updates.
+      mask: optional [N, B, T] target weights; default `tokens != pad_id` (CharTokenizer pads
+        with 0); pad_id=None weights every token.
+      return_losses: also return the [num_steps] training losses.
+    Returns:
+      trained params (and losses).
+    """
+    if num_steps < 1 or lr <= 0:
+        raise ValueError(f"train_lm needs num_steps >= 1 and lr > 0, got {num_steps}, {lr}.")
+    tokens, mask = _as_batches(token_batches, mask, pad_id)
+    params, losses = _fit(params, None, tokens, mask, key, loss_fn=_Loss(_full_loss, config),
+                          num_steps=int(num_steps), lr=float(lr))
+    return (params, losses) if return_losses else params
