@@ -99,6 +99,14 @@ class GFNEnv(environment.Environment):
         """[N, L] int32: every object that can be terminated (for exact targets; small envs)."""
         raise NotImplementedError
 
+    def terminal_index(self, obj: jax.Array) -> jax.Array:
+        """Row of `obj` ([..., L]) in `terminal_objects()` (mixed-radix, lexicographic)."""
+        raise NotImplementedError
+
+    def mode_hits(self, obj: jax.Array, params: Any) -> jax.Array:
+        """[..., M] bool: which of the environment's M modes each object `obj` ([..., L]) hits."""
+        raise NotImplementedError
+
     def step_forward(self, state: GFNState, action: jax.Array, params: Any) -> GFNState:
         """Applies any forward action: exit marks the state done and keeps its object."""
         is_exit = action == self.exit_action

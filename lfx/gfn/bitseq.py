@@ -67,7 +67,8 @@ def words_to_bits(obj: jax.Array, k: int) -> jax.Array:
 class BitSequence(PositionalEnv):
     """n bits as n / k words; static settings `n`, `k`."""
 
-    def __init__(self, n: int = 8, k: int = 2):
+    def __init__(self, n: int = 8, k: int = 2, mode_radius: int = 0):
+        self.mode_radius = mode_radius
         if n % k:
             raise ValueError(f"n must be a multiple of k; got n={n}, k={k}.")
         super().__init__(n // k, 2**k)
@@ -84,6 +85,11 @@ class BitSequence(PositionalEnv):
     def default_params(self) -> BitSeqParams:
         return self.default_params_for()
 
+    def mode_hits(self, obj, params: BitSeqParams):
+        """A mode m is hit by x when d_H(x, m) <= `mode_radius` (static)."""
+        bits = words_to_bits(obj, self.k)
+        return jnp.sum(bits[..., None, :] != params.modes, axis=-1) <= self.mode_radius
+
     def log_reward(self, state: GFNState, params: BitSeqParams) -> jax.Array:
         return bitseq_log_reward(state.obj, self.k, params)
 
@@ -95,7 +101,9 @@ def bitseq_log_reward(obj: jax.Array, k: int, params: BitSeqParams) -> jax.Array
     return -params.beta * dist / bits.shape[-1]
 
 
-def make_bitseq(n: int = 8, k: int = 2, seed: int = 0, num_modes: int = 4, beta: float = 3.0):
+def make_bitseq(
+    n: int = 8, k: int = 2, seed: int = 0, num_modes: int = 4, beta: float = 3.0, mode_radius: int = 0
+):
     """Registry factory: `(env, env_params)` with `num_modes` modes drawn with `seed`."""
-    env = BitSequence(n, k)
+    env = BitSequence(n, k, mode_radius)
     return env, env.default_params_for(seed, num_modes, beta)

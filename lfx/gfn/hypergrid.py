@@ -87,6 +87,19 @@ class Hypergrid(GFNEnv):
     def get_obs(self, state: GFNState, params=None, key=None) -> jax.Array:
         return jax.nn.one_hot(state.obj, self.height, dtype=jnp.float32).reshape(-1)
 
+    def mode_objects(self) -> np.ndarray:
+        """[M, dim] states of maximal reward (every coordinate inside the 0.3 < u < 0.4 band)."""
+        h1 = self.height - 1
+        a = np.abs(2 * np.arange(self.height) - h1)
+        band = np.nonzero((3 * h1 < 5 * a) & (5 * a < 4 * h1))[0]
+        return np.asarray(list(itertools.product(band, repeat=self.dim)), np.int32).reshape(-1, self.dim)
+
+    def mode_hits(self, obj, params):
+        return jnp.all(obj[..., None, :] == jnp.asarray(self.mode_objects()), axis=-1)
+
+    def terminal_index(self, obj):
+        return jnp.sum(obj * self.height ** jnp.arange(self.dim - 1, -1, -1), axis=-1)
+
     def terminal_objects(self) -> np.ndarray:
         grid = itertools.product(range(self.height), repeat=self.dim)
         return np.asarray(list(grid), np.int32).reshape(-1, self.dim)

@@ -62,6 +62,9 @@ class PositionalEnv(GFNEnv):
     def get_obs(self, state: GFNState, params=None, key=None) -> jax.Array:
         return jax.nn.one_hot(state.obj + 1, self.vocab + 1, dtype=jnp.float32).reshape(-1)
 
+    def terminal_index(self, obj):
+        return jnp.sum(obj * self.vocab ** jnp.arange(self.length - 1, -1, -1), axis=-1)
+
     def terminal_objects(self) -> np.ndarray:
         if self.vocab**self.length > 2**22:
             raise ValueError(

@@ -213,3 +213,83 @@ def parent_edge_log_flows(policy_params, env, env_params, policy_apply, obj):
     logits = policy_apply(policy_params, obs).fwd_logits.reshape(n, Ab, -1)
     edge = jnp.take_along_axis(logits, jnp.clip(fa, 0, env.num_actions - 2)[..., None], -1)[..., 0]
     return edge.reshape(*lead, Ab), bmask.reshape(*lead, Ab)
+
+
+def backward_rollout(
+    key: jax.Array,
+    policy_params: Any,
+    env: GFNEnv,
+    env_params: Any,
+    policy_apply: Callable[[Any, jax.Array], PolicyOutput],
+    terminal_obj: jax.Array,
+    *,
+    learned_pb: bool = False,
+) -> Trajectories:
+    """Samples trajectories x -> s0 with PB (replay / off-policy) and returns them in FORWARD order.
+
+    One network pass per visited state, as in `forward_rollout`: the pass at s gives PB(.|s) (to
+    sample the parent), log PB of the chosen parent, log F(s) and log PF of the forward action from s
+    to the child visited just before (exit at x). Steps after reaching s0 are skipped when the whole
+    batch is there. `terminal_obj`: [B, L]. Returns `Trajectories` laid out like `forward_rollout`.
+    """
+    B, T = terminal_obj.shape[0], env.max_steps
+    v = lambda f: jax.vmap(f, in_axes=(0, None))  # noqa: E731
+    v2 = lambda f: jax.vmap(f, in_axes=(0, 0, None))  # noqa: E731
+    x = GFNState(time=jnp.zeros((B,), jnp.int32), obj=terminal_obj, done=jnp.zeros((B,), bool))
+
+    def step(carry, k):
+        state, prev_fwd, finished = carry
+        out = policy_apply(policy_params, v(env.get_obs)(state, env_params))
+        fmask = v(env.forward_mask)(state, env_params)
+        bmask = v(env.backward_mask)(state, env_params)
+        log_pf = jnp.take_along_axis(masked_log_softmax(out.fwd_logits, fmask), prev_fwd[:, None], -1)[:, 0]
+        if learned_pb:
+            logp_b = masked_log_softmax(out.bwd_logits, bmask)
+            sample_logits = jax.lax.stop_gradient(jnp.where(bmask, logp_b, -jnp.inf))
+        else:
+            logp_b = jnp.where(bmask, -jnp.log(jnp.maximum(bmask.sum(-1, keepdims=True), 1.0)), NEG)
+            sample_logits = jnp.where(bmask, 0.0, -jnp.inf)
+        at_s0 = ~jnp.any(bmask, axis=-1)
+        b = jax.random.categorical(jax.random.fold_in(key, k), jnp.where(at_s0[:, None], 0.0, sample_logits))
+        log_pb = jnp.where(at_s0, 0.0, jnp.take_along_axis(logp_b, b[:, None], -1)[:, 0])
+        valid = ~finished
+        parent = v2(env.apply_backward)(state, b, env_params)
+        fwd = v2(env.forward_action)(state, b, env_params)
+        move = valid & ~at_s0
+        parent = jax.tree.map(lambda n, o: jnp.where(move.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), parent, state)
+        rec = dict(
+            obj=state.obj, actions=prev_fwd, valid=valid, log_pf=jnp.where(valid, log_pf, 0.0),
+            log_pb=jnp.where(move, log_pb, 0.0), log_flow=out.log_flow,
+            log_r=v(env.log_reward)(state, env_params),
+        )
+        return (parent, jnp.where(move, fwd, prev_fwd).astype(jnp.int32), finished | at_s0), rec
+
+    def skip(carry, k):
+        state = carry[0]
+        z = lambda dt: jnp.zeros((B,), dt)  # noqa: E731
+        rec = dict(obj=state.obj, actions=z(jnp.int32), valid=z(bool), log_pf=z(jnp.float32),
+                   log_pb=z(jnp.float32), log_flow=z(jnp.float32), log_r=z(jnp.float32))
+        return carry, rec
+
+    def body(carry, k):
+        return jax.lax.cond(jnp.all(carry[2]), skip, step, carry, k)
+
+    init = (x, jnp.full((B,), env.exit_action, jnp.int32), jnp.zeros((B,), bool))
+    _, rec = jax.lax.scan(body, init, jnp.arange(T))
+    length = rec["valid"].sum(0).astype(jnp.int32)
+    t = jnp.arange(T)[:, None]
+    src = jnp.where(t < length, length - 1 - t, 0)  # forward step t <- backward step n - t
+    valid = t < length
+
+    def to_fwd(a):
+        g = jnp.take_along_axis(a, src.reshape(src.shape + (1,) * (a.ndim - 2)), axis=0)
+        return jnp.where(valid.reshape(valid.shape + (1,) * (a.ndim - 2)), g, jnp.zeros_like(g))
+
+    f = {k_: to_fwd(a) for k_, a in rec.items()}
+    # log PB(s_{t-1}|s_t) sits at state s_t, which is backward step n - t: already aligned.
+    return Trajectories(
+        obj=f["obj"], actions=f["actions"], valid=valid, is_exit=t == (length - 1),
+        log_pf=f["log_pf"], log_pb=jnp.where(t > 0, f["log_pb"], 0.0), log_flow=f["log_flow"],
+        log_r=f["log_r"], fwd_logits=jnp.zeros((T, B, 0)), fwd_mask=jnp.zeros((T, B, 0), bool),
+        terminal_obj=terminal_obj, log_reward=v(env.log_reward)(x, env_params), length=length,
+    )
