@@ -31,6 +31,15 @@ _LFX_ENVS: dict[str, str | EnvFactory] = {
     "HardMaze-sparse": "lfx.envs.sparse.hard_maze:make",
     "RedundantArm-sparse": "lfx.envs.sparse.redundant_arm:make",
     "PointMass-sparse": "lfx.envs.sparse.point_mass:make",
+    "LPG-Tabular-Dense": "lfx.envs.gridworld:make_tabular_dense",
+    "LPG-Tabular-Sparse": "lfx.envs.gridworld:make_tabular_sparse",
+    "LPG-Tabular-LongHorizon": "lfx.envs.gridworld:make_tabular_long_horizon",
+    "LPG-Tabular-LongerHorizon": "lfx.envs.gridworld:make_tabular_longer_horizon",
+    "LPG-Tabular-LongDense": "lfx.envs.gridworld:make_tabular_long_dense",
+    "LPG-Random-Dense": "lfx.envs.gridworld:make_random_dense",
+    "LPG-Random-Small": "lfx.envs.gridworld:make_random_small",
+    "LPG-Random-SmallSparse": "lfx.envs.gridworld:make_random_small_sparse",
+    "LPG-Random-VeryDense": "lfx.envs.gridworld:make_random_very_dense",
 }
 
 BRAX_PREFIX = "brax/"

@@ -1,0 +1,167 @@
+"""Evaluate discovered objectives: train fresh PPO-style agents with shipped TA-LPO, LPO and PPO.
+
+    nice -n 10 python experiments/eval_objective.py --config=experiments/configs/meta_eval.py:cartpole_cpu
+
+For each environment x lifetime (multiples of the meta-training lifetime), every objective x seed is
+trained in ONE vmapped call: LPO is embedded in TA-LPO's feature space (zero progress weights) and
+PPO is the PPO-initialised drift with a zero output layer, so one compiled function serves all three.
+Writes `<workdir>/results.jsonl` (final return per objective/env/lifetime/seed), `summary.json`,
+`summary.md`, `curves_<env>.png` (return curves) and `drift.png` (the drift over (r, A) at several
+training fractions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from lfx.meta import analysis, fitness, lpo  # noqa: E402
+from lfx.meta.pretrained import load_pretrained  # noqa: E402
+from lfx.rl import ppo  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", os.path.join(os.path.dirname(__file__), "configs", "meta_eval.py:cartpole_cpu")
+)
+_WORKDIR = flags.DEFINE_string("workdir", "runs/eval_objective", "Output folder.")
+
+TA_CFG = lpo.DRIFT_CONFIGS["ta_lpo_ppo_init"]
+
+
+def objective_params(names) -> tuple[dict, dict]:
+    """Stacks every objective as TA-LPO (ppo_init) parameters: ([O, ...] pytree, {name: (params, cfg)})."""
+    members, originals = [], {}
+    for name in names:
+        if name == "ppo":
+            p = analysis.ppo_as_ta_lpo(TA_CFG)
+            originals[name] = (p, TA_CFG)
+        else:
+            p0, cfg, _ = load_pretrained(name)
+            if not cfg.ppo_init or cfg.hidden_size != TA_CFG.hidden_size or cfg.lifetime_features:
+                raise ValueError(f"{name}: only PPO-initialised (TA-)LPO drifts of width 128 embed here.")
+            originals[name] = (p0, cfg)
+            p, _ = analysis.lpo_as_ta_lpo(p0, cfg)
+        members.append(p)
+    return jax.tree.map(lambda *x: jnp.stack(x), *members), originals
+
+
+def evaluate(c, env_name, total_timesteps, pop, num_objectives, key):
+    """Returns (final returns [O, S], return curves [O, S, N])."""
+    cfg = ppo.PPOConfig(
+        env_name=env_name, num_envs=c.num_envs, num_steps=c.num_steps,
+        total_timesteps=int(total_timesteps), update_epochs=c.update_epochs,
+        num_minibatches=c.num_minibatches, hidden_sizes=tuple(c.hidden_sizes), activation=c.activation,
+    )
+    train = ppo.make_train(cfg, lpo.make_lpo_objective(TA_CFG))
+    over_obj = jax.vmap(train, in_axes=(None, None, 0))
+    over_seeds = jax.jit(jax.vmap(over_obj, in_axes=(0, None, None)))
+    _, metrics = over_seeds(jax.random.split(key, c.num_seeds), ppo.HParams(), pop)
+    curves = np.asarray(metrics["train/episode_return"]).transpose(1, 0, 2)  # [O, S, N]
+    final = np.asarray(fitness.final_return(jnp.asarray(curves), c.window_fraction))
+    return final, curves
+
+
+def main(argv):
+    del argv
+    c = _CONFIG.value
+    os.makedirs(_WORKDIR.value, exist_ok=True)
+    pop, originals = objective_params(c.objectives)
+    names = list(c.objectives)
+    runs = [(c.meta_env, m) for m in c.lifetime_multipliers]
+    runs += [(e, m) for e in c.heldout_envs for m in c.heldout_multipliers]
+    rows, curves_by = [], {}
+    t0 = time.time()
+    for i, (env, mult) in enumerate(runs):
+        t = time.time()
+        final, curves = evaluate(c, env, c.base_timesteps * mult, pop, len(names), jax.random.key(c.seed + i))
+        curves_by[(env, mult)] = curves
+        for o, name in enumerate(names):
+            for s in range(c.num_seeds):
+                rows.append({"objective": name, "env": env, "lifetime_x": mult, "seed": s,
+                             "final_return": float(final[o, s])})
+        print(f"{env} x{mult}: " + ", ".join(f"{n}={final[o].mean():.1f}" for o, n in enumerate(names)),
+              f"({time.time() - t:.0f}s)", flush=True)
+    with open(os.path.join(_WORKDIR.value, "results.jsonl"), "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    # Summary: mean +- standard error per cell; return normalised by PPO's mean in the same cell.
+    summary = {}
+    lines = ["| env | lifetime | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    norm = {n: [] for n in names}
+    for env, mult in runs:
+        cell = {}
+        for n in names:
+            v = np.array([r["final_return"] for r in rows if r["objective"] == n and r["env"] == env
+                          and r["lifetime_x"] == mult])
+            cell[n] = (float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0)
+        ppo_mean = cell["ppo"][0] if "ppo" in cell else 1.0
+        for n in names:
+            norm[n].append(cell[n][0] / ppo_mean if ppo_mean else np.nan)
+        summary[f"{env}_x{mult:g}"] = cell
+        lines.append(f"| {env} | x{mult:g} | " + " | ".join(f"{m:.1f} ± {s:.1f}" for m, s in cell.values()) + " |")
+    lines.append("| **mean return / PPO** | all | " + " | ".join(f"{np.mean(norm[n]):.3f}" for n in names) + " |")
+    summary["mean_return_over_ppo"] = {n: float(np.mean(norm[n])) for n in names}
+    summary["wall_time_s"] = time.time() - t0
+    summary["command"] = "python " + " ".join(sys.argv)
+    with open(os.path.join(_WORKDIR.value, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    with open(os.path.join(_WORKDIR.value, "summary.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    plot(c, names, runs, curves_by, originals, _WORKDIR.value)
+
+
+def plot(c, names, runs, curves_by, originals, workdir):
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    envs = sorted({e for e, _ in runs}, key=lambda e: e != c.meta_env)
+    for env in envs:
+        mults = [m for e, m in runs if e == env]
+        fig, axes = plt.subplots(1, len(mults), figsize=(3.2 * len(mults), 3), squeeze=False)
+        for ax, m in zip(axes[0], mults):
+            cur = curves_by[(env, m)]
+            steps = np.arange(1, cur.shape[-1] + 1) * c.num_envs * c.num_steps
+            for o, n in enumerate(names):
+                mu, se = cur[o].mean(0), cur[o].std(0) / np.sqrt(cur.shape[1])
+                ax.plot(steps, mu, label=n)
+                ax.fill_between(steps, mu - se, mu + se, alpha=0.2)
+            ax.set_title(f"{env} x{m:g}")
+            ax.set_xlabel("env steps")
+        axes[0][0].set_ylabel("episode return")
+        axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(os.path.join(workdir, f"curves_{env}.png"), dpi=110)
+        plt.close(fig)
+    learned = [n for n in names if n != "ppo"]
+    fracs = (0.0, 0.25, 0.5, 0.75, 1.0)
+    fig, axes = plt.subplots(len(learned), len(fracs), figsize=(2.6 * len(fracs), 2.4 * len(learned)),
+                             squeeze=False)
+    for row, n in enumerate(learned):
+        p, cfg = originals[n]
+        for col, frac in enumerate(fracs):
+            r, a, d = analysis.drift_grid(p, cfg, progress=frac)
+            im = axes[row][col].imshow(d, origin="lower", aspect="auto",
+                                       extent=[r[0], r[-1], a[0], a[-1]], cmap="viridis")
+            axes[row][col].set_title(f"{n}\nn/N={frac}", fontsize=8)
+            axes[row][col].set_xlabel("r")
+            fig.colorbar(im, ax=axes[row][col])
+        axes[row][0].set_ylabel("A")
+    fig.tight_layout()
+    fig.savefig(os.path.join(workdir, "drift.png"), dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    app.run(main)
