@@ -25,13 +25,16 @@ def init_counter(budget: int) -> EvalCounter:
     return EvalCounter(used=jnp.zeros((), jnp.int32), budget=jnp.asarray(budget, jnp.int32))
 
 
-def request(counter: EvalCounter, n: int, want: jax.Array | None = None) -> tuple[EvalCounter, jax.Array]:
+def request(
+    counter: EvalCounter, n: int, want: jax.Array | None = None, limit: jax.Array | int | None = None
+) -> tuple[EvalCounter, jax.Array]:
     """Grants evaluations to a batch of n candidates.
 
     Args:
       counter: the counter.
       n: the static batch size.
       want: [n] bool, the candidates asking to be evaluated (default all).
+      limit: optional cap on how many this call may use (e.g. what is left of a scheduler's chunk).
 
     Returns:
       (counter, granted [n] bool): the first wanted candidates that fit in the remaining budget.
@@ -39,6 +42,8 @@ def request(counter: EvalCounter, n: int, want: jax.Array | None = None) -> tupl
     if want is None:
         want = jnp.ones((n,), bool)
     remaining = counter.budget - counter.used
+    if limit is not None:
+        remaining = jnp.minimum(remaining, jnp.maximum(jnp.asarray(limit, jnp.int32), 0))
     rank = jnp.cumsum(want.astype(jnp.int32))  # 1-based among wanted
     granted = want & (rank <= remaining)
     return counter.replace(used=counter.used + granted.sum().astype(jnp.int32)), granted

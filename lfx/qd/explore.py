@@ -1,0 +1,152 @@
+"""Exploration drivers: NS with a hand-designed descriptor, TAXONS, and STAX's learned space.
+
+A host-side driver around the jitted NS generation (`lfx.qd.ns`) that owns the autoencoder when the
+descriptor is learned. Three modes:
+
+* "ns": hand-designed (ground-truth) descriptor.
+* "taxons" (Paolo et al., arXiv:1909.05508): latent code of a conv autoencoder on the image of the
+  final state; selection by novelty for the first `surprise_after` (30) generations, then per
+  generation a fair coin picks novelty or surprise (reconstruction error); the autoencoder is trained
+  on the initial population and retrained every `retrain_every` (30) generations on archive +
+  population images, after which every stored descriptor is recomputed.
+* "stax" (Paolo et al., arXiv:2203.15474): the same learned space selected by novelty, the
+  autoencoder retrained with a validation split and early stopping at growing intervals
+  (first after `retrain_every` generations, each interval `interval_growth` times the previous).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from lfx.qd.autoencoder import AEConfig, make_autoencoder, make_trainer
+from lfx.qd.ns import NSConfig, make_ns
+from lfx.qd.task import Task, Tracker
+
+MODES = ("ns", "taxons", "stax")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplorerConfig:
+    mode: str = "ns"
+    ns: NSConfig = NSConfig()
+    ae: AEConfig = AEConfig()
+    retrain_every: int = 30
+    surprise_after: int = 30
+    interval_growth: float = 1.5
+    train_steps: int = 300  # TAXONS: Adam steps per (re)training
+    epoch_steps: int = 50  # STAX: steps per early-stopping epoch
+    max_epochs: int = 20
+    patience: int = 3
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}.")
+        if self.retrain_every <= 0:
+            raise ValueError("retrain_every must be positive.")
+
+
+class Explorer:
+    """Host-side NS / TAXONS / STAX driver: `init(key, tracker)`, then `step(key, tracker, limit)`."""
+
+    def __init__(self, task: Task, config: ExplorerConfig):
+        self.task, self.config = task, config
+        learned = config.mode != "ns"
+        if learned and config.ae.image_size != task.image_size:
+            raise ValueError(f"AEConfig.image_size ({config.ae.image_size}) must equal the task's "
+                             f"image_size ({task.image_size}).")
+        if learned:
+            self.ae_init, encode, surprise, self.ae_loss = make_autoencoder(config.ae)
+            self.opt_init, self.train_steps, self.train_es = make_trainer(config.ae)
+            descriptor_fn = lambda aux, ev: encode(aux, ev.image)
+            dim = config.ae.latent_dim
+            score_fn = surprise if config.mode == "taxons" else None
+        else:
+            descriptor_fn, dim, score_fn = (lambda aux, ev: ev.descriptor), 2, None
+        init, step, refresh = make_ns(task, config.ns, descriptor_fn, dim, score_fn, store_images=learned)
+        self._init = jax.jit(init)
+        self._step = jax.jit(step)
+        self._refresh = jax.jit(refresh)
+        self.learned = learned
+        self.aux = None
+        self.state = None
+        self.generation = 0
+        self.next_retrain = 0
+        self.interval = float(config.retrain_every)
+        self.ae_trainings = 0
+
+    # -- autoencoder ---------------------------------------------------------------------------
+    def _dataset(self):
+        s = self.state
+        images = jnp.concatenate([s.images, s.archive.extras], 0)
+        valid = jnp.concatenate([s.valid, s.archive.valid], 0).astype(jnp.float32)
+        return images, valid
+
+    def train_autoencoder(self, key):
+        images, valid = self._dataset()
+        if self.config.mode == "taxons":
+            opt_state = self.opt_init(self.aux)
+            self.aux, _, _ = self.train_steps(key, self.aux, opt_state, images, valid, self.config.train_steps)
+        else:
+            self.aux, _ = self.train_es(key, self.aux, images, valid > 0, steps_per_epoch=self.config.epoch_steps,
+                                        max_epochs=self.config.max_epochs, patience=self.config.patience)
+        self.state = self._refresh(self.state, self.aux)
+        self.ae_trainings += 1
+
+    def reconstruction_loss(self):
+        images, valid = self._dataset()
+        return float(self.ae_loss(self.aux, images, valid))
+
+    # -- search --------------------------------------------------------------------------------
+    def init(self, key, tracker: Tracker) -> Tracker:
+        k_ae, k_init, k_train = jax.random.split(key, 3)
+        if self.learned:
+            self.aux = self.ae_init(k_ae)
+        self.state, tracker = self._init(k_init, tracker, self.aux)
+        if self.learned:
+            self.train_autoencoder(k_train)
+            self.next_retrain = self.config.retrain_every
+        return tracker
+
+    def step(self, key, tracker: Tracker, limit=None):
+        k_coin, k_step, k_train = jax.random.split(key, 3)
+        use_score = False
+        if self.config.mode == "taxons" and self.generation >= self.config.surprise_after:
+            use_score = bool(jax.random.bernoulli(k_coin))
+        lim = jnp.asarray(tracker.counter.budget if limit is None else limit, jnp.int32)
+        self.state, tracker, info = self._step(k_step, self.state, tracker, self.aux, jnp.asarray(use_score), lim)
+        self.generation += 1
+        if self.learned and self.generation >= self.next_retrain:
+            self.train_autoencoder(k_train)
+            if self.config.mode == "taxons":
+                self.next_retrain += self.config.retrain_every
+            else:
+                self.interval *= self.config.interval_growth
+                self.next_retrain += max(int(round(self.interval)), 1)
+        return tracker, info
+
+    def reference_genomes(self):
+        """Population and archive genomes [M, D] with a validity mask [M] (for emitters' sigma)."""
+        s = self.state
+        return (jnp.concatenate([s.genomes, s.archive.genomes], 0),
+                jnp.concatenate([s.valid, s.archive.valid], 0))
+
+
+def run_explorer(key, task: Task, config: ExplorerConfig, total_budget: int, *, log_every: int = 1):
+    """Runs NS / TAXONS / STAX until the budget is spent; returns (tracker, explorer, history)."""
+    from lfx.qd.task import init_tracker, summary  # noqa: PLC0415
+
+    tracker = init_tracker(task, total_budget)
+    explorer = Explorer(task, config)
+    k_init, key = jax.random.split(key)
+    tracker = explorer.init(k_init, tracker)
+    history = [summary(tracker)]
+    g = 0
+    while int(tracker.counter.used) < total_budget:
+        tracker, _ = explorer.step(jax.random.fold_in(key, g), tracker)
+        g += 1
+        if g % log_every == 0 or int(tracker.counter.used) >= total_budget:
+            history.append(summary(tracker))
+    return tracker, explorer, history
