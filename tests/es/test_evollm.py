@@ -211,3 +211,14 @@ def test_bad_config_raises():
         EvoLLM(EvoLLMConfig(sort_order="random_walk"), _toy_lm())
     with pytest.raises(ValueError, match="block_size"):
         EvoLLM(EvoLLMConfig(block_size=0), _toy_lm())
+
+
+def test_teacher_text_worked_example():
+    from lfx.es.evollm import teacher
+
+    ev = EvoLLM(EvoLLMConfig(num_dims=2, block_size=2, context_length=3), _toy_lm())
+    x_int = np.array([[[[1, 2], [3, 4], [5, 6]]]])  # [G=1, nb=1, L=3, k=2]
+    f_int = np.array([[0, 500, 999]])
+    valid = np.array([[False, True, True]])
+    target = np.array([[[-7, 8]]])
+    assert teacher.to_texts(ev, x_int, f_int, valid, target) == ["3,4:500\n5,6:999\n-7,8:"]
