@@ -59,22 +59,26 @@ def build_dag(env: GFNEnv, env_params: Any) -> DAG:
     levels = enumerate_states(env, env_params)
     states = np.concatenate(levels)
     index = {tuple(s): i for i, s in enumerate(states)}
-    st = _batch_state(env, states)
-    vm = lambda f: jax.vmap(f, in_axes=(0, None))  # noqa: E731
-    fwd_mask = np.asarray(vm(env.forward_mask)(st, env_params))
-    log_r = np.asarray(vm(env.log_reward)(st, env_params), np.float64)
-    kids = np.asarray(
-        jax.vmap(jax.vmap(env.apply_forward, in_axes=(None, 0, None)), in_axes=(0, None, None))(
+
+    @jax.jit
+    def tables(obj):
+        st = _batch_state(env, obj)
+        vm = lambda f: jax.vmap(f, in_axes=(0, None))  # noqa: E731
+        kids = jax.vmap(jax.vmap(env.apply_forward, in_axes=(None, 0, None)), in_axes=(0, None, None))(
             st, jnp.arange(env.exit_action), env_params
         ).obj
-    )
+        return (vm(env.forward_mask)(st, env_params), vm(env.log_reward)(st, env_params), kids,
+                vm(env.get_obs)(st, env_params))
+
+    fwd_mask, log_r, kids, obs = jax.tree.map(np.asarray, tables(states))
+    log_r = log_r.astype(np.float64)
     child = np.full(fwd_mask[:, :-1].shape, -1, np.int32)
     for i, a in zip(*np.nonzero(fwd_mask[:, :-1])):
         child[i, a] = index[tuple(kids[i, a])]
     lr = np.where(fwd_mask[:, -1], log_r, -np.inf)
     log_z = np.logaddexp.reduce(lr)
     return DAG(
-        obs=vm(env.get_obs)(st, env_params),
+        obs=jnp.asarray(obs),
         child=jnp.asarray(child),
         fwd_mask=jnp.asarray(fwd_mask),
         log_r=jnp.asarray(np.where(fwd_mask[:, -1], log_r, 0.0), jnp.float32),

@@ -1,0 +1,157 @@
+"""Speed: lfx vs torchgfn, hypergrid trajectory balance, training iterations per second.
+
+Same work on both sides: hypergrid (R0 0.1, R1 0.5, R2 2.0), K-hot input, MLP with 2 hidden layers
+of 256 (ReLU) for PF, uniform PB, learned log Z, Adam (lr 1e-3, log Z lr 0.1), on-policy batches of
+16 / 128 / 512 trajectories, one gradient step per iteration. torchgfn runs its efficient on-policy
+path (log-probs saved while sampling, not recomputed). Runs are interleaved (lfx, torchgfn, lfx,
+...) and the MEDIAN of the per-pair ratios is reported.
+
+    python scripts/bench_gfn.py --peer_python=/opt/peers/torchgfn/bin/python --repeats=3
+
+The torchgfn side runs in its own virtual environment: this script re-invokes itself there with
+`--peer-worker` (that code path imports torch only, never jax).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+REWARD = {"R0": 0.1, "R1": 0.5, "R2": 2.0}
+
+
+def peer_worker(dim: int, height: int, batch: int, iters: int, warmup: int, threads: int) -> dict:
+    import torch  # noqa: PLC0415
+    from gfn.estimators import DiscretePolicyEstimator  # noqa: PLC0415
+    from gfn.gflownet import TBGFlowNet  # noqa: PLC0415
+    from gfn.gym import HyperGrid  # noqa: PLC0415
+    from gfn.preprocessors import KHotPreprocessor  # noqa: PLC0415
+    from gfn.utils.modules import MLP, DiscreteUniform  # noqa: PLC0415
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    env = HyperGrid(ndim=dim, height=height, reward_fn_kwargs=dict(REWARD), validate_modes=False)
+    pre = KHotPreprocessor(height=height, ndim=dim)
+    pf = DiscretePolicyEstimator(
+        MLP(input_dim=pre.output_dim, output_dim=env.n_actions, hidden_dim=256, n_hidden_layers=2),
+        env.n_actions, preprocessor=pre, is_backward=False,
+    )
+    pb = DiscretePolicyEstimator(
+        DiscreteUniform(env.n_actions - 1), env.n_actions, preprocessor=pre, is_backward=True
+    )
+    gfn = TBGFlowNet(pf=pf, pb=pb, init_logZ=0.0)
+    opt = torch.optim.Adam(gfn.pf_pb_parameters(), lr=1e-3)
+    opt.add_param_group({"params": gfn.logz_parameters(), "lr": 0.1})
+
+    def step():
+        tr = gfn.sample_trajectories(env, n=batch, save_logprobs=True)
+        opt.zero_grad()
+        loss = gfn.loss(env, tr, recalculate_all_logprobs=False)
+        loss.backward()
+        opt.step()
+        return float(loss)
+
+    for _ in range(warmup):
+        step()
+    t = time.perf_counter()
+    for _ in range(iters):
+        step()
+    dt = time.perf_counter() - t
+    return {"its": iters / dt, "iters": iters, "seconds": dt}
+
+
+def make_lfx(dim: int, height: int, batch: int, iters: int):
+    import jax  # noqa: PLC0415
+
+    from lfx.gfn.train import GFNConfig, GFNHParams, make_train  # noqa: PLC0415
+
+    cfg = GFNConfig(
+        env_kwargs=(("dim", dim), ("height", height), ("r0", REWARD["R0"]), ("r1", REWARD["R1"]),
+                    ("r2", REWARD["R2"])),
+        loss="tb", batch_size=batch, num_iterations=iters, hidden=(256, 256),
+    )
+    train = jax.jit(make_train(cfg))
+    hp = GFNHParams(lr=1e-3, logz_lr=0.1)
+    jax.block_until_ready(train(jax.random.key(0), hp))  # compile + warm-up
+
+    def run(seed: int) -> dict:
+        t = time.perf_counter()
+        _, m = train(jax.random.key(seed), hp)
+        jax.block_until_ready(m)
+        dt = time.perf_counter() - t
+        return {"its": iters / dt, "iters": iters, "seconds": dt,
+                "mean_length": float(m["train/length"].mean())}
+
+    return run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--peer-worker", action="store_true")
+    ap.add_argument("--peer_python", default="/opt/peers/torchgfn/bin/python")
+    ap.add_argument("--grids", default="2x8,4x16")
+    ap.add_argument("--batches", default="16,128,512")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=2.0, help="target seconds per timed run")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest on the shared 2-core box)")
+    ap.add_argument("--dim", type=int)
+    ap.add_argument("--height", type=int)
+    ap.add_argument("--batch", type=int)
+    ap.add_argument("--iters", type=int)
+    ap.add_argument("--out", default="")
+    a = ap.parse_args()
+    if a.peer_worker:
+        print(json.dumps(peer_worker(a.dim, a.height, a.batch, a.iters, 5, a.threads)))
+        return
+
+    import jax  # noqa: PLC0415
+
+    def peer(dim, height, batch, iters):
+        cmd = [a.peer_python, os.path.abspath(__file__), "--peer-worker", f"--dim={dim}",
+               f"--height={height}", f"--batch={batch}", f"--iters={iters}", f"--threads={a.threads}"]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    rows = []
+    print(f"device: {jax.devices()[0].device_kind}; jax {jax.__version__}")
+    for grid in a.grids.split(","):
+        dim, height = (int(v) for v in grid.split("x"))
+        for batch in (int(b) for b in a.batches.split(",")):
+            # size the runs so each side takes about `--seconds`
+            probe = peer(dim, height, batch, 5)
+            p_iters = max(5, int(a.seconds * probe["its"]))
+            # one compilation per setting: size lfx's run from the peer's speed (assume ~3x)
+            l_iters = max(20, int(3 * a.seconds * probe["its"]))
+            run = make_lfx(dim, height, batch, l_iters)
+            ratios, lfx_its, peer_its = [], [], []
+            for r in range(a.repeats):
+                lo = run(100 + r)
+                po = peer(dim, height, batch, p_iters)
+                lfx_its.append(lo["its"])
+                peer_its.append(po["its"])
+                ratios.append(lo["its"] / po["its"])
+            row = {
+                "grid": grid, "batch": batch, "lfx_its": statistics.median(lfx_its),
+                "torchgfn_its": statistics.median(peer_its), "median_ratio": statistics.median(ratios),
+                "ratios": [round(x, 2) for x in ratios], "lfx_iters": l_iters, "peer_iters": p_iters,
+                "mean_length": lo["mean_length"],
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print("\n| grid | batch | lfx it/s | torchgfn it/s | median ratio (per pair) |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['grid']} | {r['batch']} | {r['lfx_its']:.1f} | {r['torchgfn_its']:.1f} | "
+              f"{r['median_ratio']:.2f}x ({', '.join(map(str, r['ratios']))}) |")
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
