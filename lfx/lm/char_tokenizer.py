@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 
 SPECIALS = ("<pad>", "<bos>", "<eos>")
-CHARS = string.digits + "-.,: \n[]()" + string.ascii_lowercase
+CHARS = string.digits + "-.,: \n[]()=+_" + string.ascii_lowercase
 
 
 class CharTokenizer:
