@@ -90,6 +90,9 @@ class MLPAE(nn.Module):
         return self.decode(self.encode(x))
 
 
+_TRAINERS: dict = {}
+
+
 def make_autoencoder(config: AEConfig):
     """Returns (init, encode, surprise, loss) pure functions over the flax params."""
     model = ConvAE(config) if config.kind == "conv" else MLPAE(config)
@@ -114,7 +117,13 @@ def make_autoencoder(config: AEConfig):
 
 
 def make_trainer(config: AEConfig):
-    """Returns (init_opt, train_steps, train_early_stopping)."""
+    """Returns (init_opt, train_steps, train_early_stopping); cached per config (compiled once)."""
+    if config not in _TRAINERS:
+        _TRAINERS[config] = _make_trainer(config)
+    return _TRAINERS[config]
+
+
+def _make_trainer(config: AEConfig):
     _, _, _, loss = make_autoencoder(config)
     opt = optax.adam(config.learning_rate)
 

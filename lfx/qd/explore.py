@@ -27,6 +27,11 @@ from lfx.qd.task import Task, Tracker
 
 MODES = ("ns", "taxons", "stax")
 
+# Compiled NS functions per (task, mode, NS config, AE config): Explorers built for the same task and
+# settings (several seeds, SERENE's runs) reuse them instead of compiling again. The task object is
+# kept in the value so its id is not recycled.
+_COMPILED: dict = {}
+
 
 @dataclasses.dataclass(frozen=True)
 class ExplorerConfig:
@@ -65,10 +70,11 @@ class Explorer:
             score_fn = surprise if config.mode == "taxons" else None
         else:
             descriptor_fn, dim, score_fn = (lambda aux, ev: ev.descriptor), 2, None
-        init, step, refresh = make_ns(task, config.ns, descriptor_fn, dim, score_fn, store_images=learned)
-        self._init = jax.jit(init)
-        self._step = jax.jit(step)
-        self._refresh = jax.jit(refresh)
+        cache_key = (id(task), config.mode, config.ns, config.ae if learned else None)
+        if cache_key not in _COMPILED:
+            init, step, refresh = make_ns(task, config.ns, descriptor_fn, dim, score_fn, store_images=learned)
+            _COMPILED[cache_key] = (task, jax.jit(init), jax.jit(step), jax.jit(refresh))
+        _, self._init, self._step, self._refresh = _COMPILED[cache_key]
         self.learned = learned
         self.aux = None
         self.state = None

@@ -76,11 +76,17 @@ def pareto_front(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(idx, int)
 
 
+_EMITTER_STEPS: dict = {}
+
+
 def make_emitter_step(task: Task, config: SereneConfig):
-    """Jitted (key, elite [D], sigma, tracker, limit) -> (tracker, offspring [E, D], rewards [E] (-inf if
+    """Jitted (cached per task and emitter settings) (key, elite [D], sigma, tracker, limit) -> (tracker, offspring [E, D], rewards [E] (-inf if
     not granted))."""
     e = config.emitter_population
     clip = config.explorer.ns.clip
+    cache_key = (id(task), e, clip)
+    if cache_key in _EMITTER_STEPS:
+        return _EMITTER_STEPS[cache_key][1]
 
     def step(key, elite, sigma, tracker, limit):
         k_m, k_e = jax.random.split(key)
@@ -88,7 +94,8 @@ def make_emitter_step(task: Task, config: SereneConfig):
         tracker, ev, granted = evaluate_granted(k_e, task, tracker, kids, limit)
         return tracker, kids, jnp.where(granted, ev.fitness, -jnp.inf)
 
-    return jax.jit(step)
+    _EMITTER_STEPS[cache_key] = (task, jax.jit(step))
+    return _EMITTER_STEPS[cache_key][1]
 
 
 def run_serene(key, task: Task, config: SereneConfig, total_budget: int):
