@@ -16,21 +16,16 @@ def _sphere(key, x, task=None):
     return -jnp.sum((x - 1.0) ** 2, axis=-1)
 
 
-@pytest.mark.parametrize("name", ["snes", "cma_es", "open_es", "hill_climbing"])
+@pytest.mark.parametrize("name", ["snes", "cma_es"])
 def test_adapter_equals_raw_evosax(name):
     strategy = make_strategy(name, population_size=N, num_dims=D)
-    raw = {
-        "snes": lambda: ea.SNES(N, jnp.zeros(D)),
-        "cma_es": lambda: ea.CMA_ES(N, jnp.zeros(D)),
-        "open_es": lambda: strategy.algorithm,  # same construction; the sign is what is tested
-        "hill_climbing": lambda: strategy.algorithm,
-    }[name]()
+    raw = {"snes": ea.SNES, "cma_es": ea.CMA_ES}[name](N, jnp.zeros(D))
     params = strategy.default_params
     key = jax.random.key(0)
     mean = jnp.full(D, 2.0)
     s_lfx = strategy.init(key, mean, params)
     s_raw = raw.init(key, mean, params)
-    for g in range(5):
+    for g in range(3):
         k_ask, k_tell = jax.random.split(jax.random.fold_in(key, g))
         pop_lfx, s_lfx = strategy.ask(k_ask, s_lfx, params)
         pop_raw, s_raw = raw.ask(k_ask, s_raw, params)
@@ -58,10 +53,10 @@ def test_sign_convention_maximises(name):
 
 def test_vmapped_run_equals_loop_over_seeds_and_tasks():
     strategy = make_strategy("snes", population_size=N, num_dims=D)
-    fitness = bbob.make_fitness(("sphere", "rastrigin"), D)
+    fitness = bbob.make_fitness(("rastrigin",), D)
     search = jax.jit(make_search(strategy, fitness, 10))
     keys = jax.random.split(jax.random.key(2), 3)
-    tasks = jax.vmap(lambda k: bbob.sample_task(k, ("sphere", "rastrigin"), D))(keys)
+    tasks = jax.vmap(lambda k: bbob.sample_task(k, ("rastrigin",), D))(keys)
     params = strategy.default_params
     mean = jnp.zeros(D)
     batched = jax.jit(jax.vmap(search, in_axes=(0, None, None, 0)))
@@ -72,19 +67,22 @@ def test_vmapped_run_equals_loop_over_seeds_and_tasks():
         np.testing.assert_allclose(m_vmap["best_aux"][i], m_i["best_aux"], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("fn", bbob.EVOLLM_FNS)
+@pytest.mark.parametrize("fn", ["sphere", "rastrigin", "schaffers_f7"])
 def test_bbob_fitness_equals_evosax_problem(fn):
+    """Same task as evosax's BBOBProblem(seed); also through the multi-function switch (fn_id)."""
     problem = BBOBProblem(fn, 5, seed=3)
     x = 2.0 * jax.random.normal(jax.random.key(4), (6, 5))
     value, _, _ = problem.eval(jax.random.key(5), x, problem._state)
-    fit, regret = jax.jit(bbob.make_fitness((fn,), 5))(jax.random.key(5), x, bbob.make_task(fn, 5, 3))
+    fns = ("discus", fn)
+    task = bbob.make_task(fn, 5, 3).replace(fn_id=jnp.int32(1))
+    fit, regret = bbob.make_fitness(fns, 5)(jax.random.key(5), x, task)
     np.testing.assert_allclose(-fit, value, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(regret, value - problem.f_opt, rtol=1e-4, atol=1e-3)
     assert np.all(np.asarray(regret) >= -1e-3)
 
 
 def test_cartpole_fitness_equals_python_loop():
-    fitness, x0, unravel = neuro.make_policy_fitness("CartPole-v1", hidden=(8,), max_steps=60)
+    fitness, x0, unravel = neuro.make_policy_fitness("CartPole-v1", hidden=(8,), max_steps=30)
     from lfx import envs
 
     env, env_params = envs.make("CartPole-v1")
@@ -98,7 +96,7 @@ def test_cartpole_fitness_equals_python_loop():
         k_reset, k_steps = jax.random.split(k_ep)
         obs, state = env.reset(k_reset, env_params)
         total = 0.0
-        for k in jax.random.split(k_steps, 60):
+        for k in jax.random.split(k_steps, 30):
             h = np.tanh(np.asarray(obs) @ np.asarray(layers[0]["w"]) + np.asarray(layers[0]["b"]))
             action = int(np.argmax(h @ np.asarray(layers[1]["w"]) + np.asarray(layers[1]["b"])))
             obs, state, r, term, trunc, _ = step(k, state, action, env_params)

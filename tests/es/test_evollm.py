@@ -222,3 +222,12 @@ def test_teacher_text_worked_example():
     valid = np.array([[False, True, True]])
     target = np.array([[[-7, 8]]])
     assert teacher.to_texts(ev, x_int, f_int, valid, target) == ["3,4:500\n5,6:999\n-7,8:"]
+
+
+def test_best_context_keeps_distinct_points():
+    ev = EvoLLM(EvoLLMConfig(population_size=3, num_dims=2, context_length=3), _toy_lm())
+    state = ev.init(jax.random.key(0), jnp.zeros(2), ev.default_params)
+    pop = jnp.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    state = ev.update_archive(state, pop, jnp.array([5.0, 1.0, 0.0]))
+    state = ev.update_archive(state, jnp.array([[1.0, 1.0], [1.0, 1.0], [4.0, 4.0]]), jnp.array([5.0, 5.0, 2.0]))
+    np.testing.assert_array_equal(np.sort(np.asarray(state.archive_f)), [1.0, 2.0, 5.0])

@@ -179,12 +179,19 @@ class EvoLLM:
         return population, state
 
     def update_archive(self, state: EvoLLMState, population, fitness) -> EvoLLMState:
-        """Context selection: top-L ever seen ("best") or best of each of the last L gens ("recent")."""
+        """Context selection: top-L distinct points ever seen ("best") or best of each of the last L
+        generations ("recent"); also tracks the best solution so far."""
         fitness = jnp.where(jnp.isnan(fitness), -jnp.inf, fitness)
         L = self.config.context_length
         if self.config.context_selection == "best":
+            # A re-evaluated point (e.g. an unchanged mean) must not fill the context with copies.
+            dup = jnp.any(
+                jnp.all(population[:, None, :] == state.archive_x[None], axis=-1)
+                & jnp.isfinite(state.archive_f)[None],
+                axis=1,
+            )
             xs = jnp.concatenate([state.archive_x, population])
-            fs = jnp.concatenate([state.archive_f, fitness])
+            fs = jnp.concatenate([state.archive_f, jnp.where(dup, -jnp.inf, fitness)])
             top_f, idx = jax.lax.top_k(fs, L)
             archive_x, archive_f = xs[idx], top_f
         else:
