@@ -43,9 +43,10 @@ def hf_side(out_path, ids_json):
     folder, name = os.path.split(job["gguf"])
     t0 = time.time()
     model = transformers.AutoModelForCausalLM.from_pretrained(
-        folder, gguf_file=name, torch_dtype=torch.float32)
+        folder, gguf_file=name, dtype=torch.float32)
     tok = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
     load_s = time.time() - t0
+    print(f"[hf] loaded in {load_s:.1f} s", flush=True)
     model.eval()
     out = {"load_s": np.array(load_s), "versions": np.array(
         f"transformers {transformers.__version__}, torch {torch.__version__}")}
@@ -56,6 +57,7 @@ def hf_side(out_path, ids_json):
             g = model.generate(x, max_new_tokens=NEW_TOKENS, do_sample=False,
                                eos_token_id=job["eos_id"], pad_token_id=job["eos_id"])
             out[f"greedy_{i}"] = g[0, len(ids):].numpy()
+            print(f"[hf] prompt {i} done ({time.time() - t0:.0f} s)", flush=True)
     for i, text in enumerate(job["texts"]):
         out[f"tok_{i}"] = np.array(tok.encode(text, add_special_tokens=False))
     np.savez(out_path, **out)

@@ -127,23 +127,35 @@ def apply_rope(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
     return jnp.concatenate([x1 * c - x2 * s, x2 * c + x1 * s], axis=-1).astype(x.dtype)
 
 
-def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) -> jax.Array:
+def attention(q: jax.Array, k, v, mask: jax.Array) -> jax.Array:
     """Grouped-query softmax attention, softmax(q k^T / sqrt(hd) + mask) v.
 
     Args:
-      q: [B, T, H, hd]; k, v: [B, S, Hkv, hd]; mask: [B, T, S] bool (True = may attend).
+      q: [B, T, H, hd].
+      k, v: [B, S, Hkv, hd], or equal-length sequences of such arrays [B, S_i, Hkv, hd] that
+        are attended to as if concatenated along S (the KV cache and the new tokens: scores are
+        concatenated instead of keys, so the cache is never copied).
+      mask: [B, T, sum S_i] bool (True = may attend).
     Returns:
       [B, T, H, hd].
     """
+    ks = list(k) if isinstance(k, (list, tuple)) else [k]
+    vs = list(v) if isinstance(v, (list, tuple)) else [v]
     B, T, H, hd = q.shape
-    hkv = k.shape[2]
+    hkv = ks[0].shape[2]
     q = q.reshape(B, T, hkv, H // hkv, hd)
-    scores = jnp.einsum("btkgd,bskd->bkgts", q, k, preferred_element_type=jnp.float32)
-    scores = scores / math.sqrt(hd)
+    scores = jnp.concatenate(
+        [jnp.einsum("btkgd,bskd->bkgts", q, ki, preferred_element_type=jnp.float32)
+         for ki in ks], axis=-1) / math.sqrt(hd)
     scores = jnp.where(mask[:, None, None, :, :], scores, _NEG_INF)
-    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-    out = jnp.einsum("bkgts,bskd->btkgd", probs, v)
-    return out.reshape(B, T, H, hd)
+    probs = jax.nn.softmax(scores, axis=-1)
+    out, start = 0.0, 0
+    for vi in vs:
+        n = vi.shape[1]
+        p = probs[..., start:start + n].astype(vi.dtype)
+        out = out + jnp.einsum("bkgts,bskd->btkgd", p, vi, preferred_element_type=jnp.float32)
+        start += n
+    return out.astype(vs[0].dtype).reshape(B, T, H, hd)
 
 
 def _block(config: LlamaConfig, h, layer, cos, sin, kv_fn):
@@ -212,9 +224,7 @@ def forward_hidden(params: dict, config: LlamaConfig, tokens: jax.Array,
             layer, ck, cv = xs
 
             def kv_fn(k, v):
-                keys = jnp.concatenate([ck, k.astype(ck.dtype)], axis=1)
-                values = jnp.concatenate([cv, v.astype(cv.dtype)], axis=1)
-                return keys, values, full_mask, (k, v)
+                return ((ck, k.astype(ck.dtype)), (cv, v.astype(cv.dtype)), full_mask, (k, v))
 
             h, kv = _block(config, h, layer, cos, sin, kv_fn)
             return h, kv

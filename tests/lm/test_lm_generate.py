@@ -112,3 +112,18 @@ def test_fsm_restricted_vocabulary_path_equals_full_vocabulary_path():
             if final[state]:
                 break
         assert list(np.asarray(a[0][b, :int(a[1][b])])) == out
+
+
+def test_prompt_lengths_in_one_bucket_share_one_compiled_program():
+    from lfx.lm.generate import _generate
+
+    params = init_params(jax.random.key(0), CFG)
+    rng = np.random.default_rng(2)
+    generate(params, CFG, rng.integers(3, 20, (2, 5)), np.array([5, 3]), key=jax.random.key(0),
+             max_new_tokens=8)
+    size = _generate._cache_size()
+    for P in (9, 17, 32):  # same bucket (32), new params values, new key: no recompilation
+        params = init_params(jax.random.key(P), CFG)
+        generate(params, CFG, rng.integers(3, 20, (2, P)), np.array([P, 2]),
+                 key=jax.random.key(P), max_new_tokens=8)
+    assert _generate._cache_size() == size
