@@ -11,7 +11,9 @@ cannot share lfx's environment). Every worker compiles each training function on
 answers "run <seeds>" with the wall time of one call (`block_until_ready`). The driver alternates
 lfx, peer, lfx, peer, ... for `--rounds` rounds per case, so both sides see the same machine
 load, and reports every run, each side's median steps/s and the median of the per-round ratios
-lfx/peer (env steps per second; a ratio > 1 means lfx is faster).
+lfx/peer (env steps per second; a ratio > 1 means lfx is faster). Each run also records the CPU
+time of its worker process (`time.process_time`, all threads): on a shared, oversubscribed machine
+the wall time mostly measures the other tenants, and the CPU-time ratio is the steadier figure.
 
 Measured configuration (both sides): CartPole-v1, 16 envs x 128 steps, 4 epochs x 4 minibatches,
 64-64 tanh MLP actor and critic, lr 2.5e-4 linearly annealed per update, gamma 0.99, lambda 0.95,
@@ -130,10 +132,10 @@ def lfx_worker(cfg: dict) -> None:
         if cmd != "run":
             break
         seeds = int(seeds)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         jax.block_until_ready(fns[seeds](*args[seeds]))
-        dt = time.perf_counter() - t0
-        print(json.dumps({"impl": "lfx", "seeds": seeds, "seconds": dt}), flush=True)
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(json.dumps({"impl": "lfx", "seeds": seeds, "seconds": dt, "cpu_seconds": cpu}), flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,10 +158,12 @@ class Worker:
             raise RuntimeError(f"{self.name} worker exited (code {self.proc.wait()}); see stderr.")
         return json.loads(line)
 
-    def run(self, seeds: int) -> float:
+    def run(self, seeds: int) -> tuple[float, float]:
+        """One timed call: (wall seconds, CPU seconds of the worker process, all threads)."""
         self.proc.stdin.write(f"run {seeds}\n")
         self.proc.stdin.flush()
-        return self._read()["seconds"]
+        out = self._read()
+        return out["seconds"], out["cpu_seconds"]
 
     def close(self) -> None:
         try:
@@ -190,21 +194,25 @@ def run_case(cfg: dict, rounds: int, device: str, peer_python: str) -> dict:
         for seeds in cfg["seed_counts"]:
             runs = []
             for r in range(rounds):
-                t_lfx = lfx.run(seeds)
-                t_peer = peer.run(seeds)
+                t_lfx, c_lfx = lfx.run(seeds)
+                t_peer, c_peer = peer.run(seeds)
                 row = {
                     "round": r,
                     "lfx_s": t_lfx,
                     "peer_s": t_peer,
+                    "lfx_cpu_s": c_lfx,
+                    "peer_cpu_s": c_peer,
                     "lfx_sps": seeds * steps / t_lfx,
                     "peer_sps": seeds * steps / t_peer,
                     "ratio": t_peer / t_lfx,
+                    "cpu_ratio": c_peer / c_lfx,
                 }
                 runs.append(row)
                 print(
                     f"  {cfg['env_name']} seeds={seeds} round {r}: lfx {t_lfx:.3f} s "
-                    f"({row['lfx_sps']:.3g} steps/s), rejax {t_peer:.3f} s "
-                    f"({row['peer_sps']:.3g} steps/s), ratio {row['ratio']:.3f}",
+                    f"(cpu {c_lfx:.3f} s, {row['lfx_sps']:.3g} steps/s), rejax {t_peer:.3f} s "
+                    f"(cpu {c_peer:.3f} s, {row['peer_sps']:.3g} steps/s), "
+                    f"ratio {row['ratio']:.3f} (cpu-time ratio {row['cpu_ratio']:.3f})",
                     flush=True,
                 )
             results.append(
@@ -216,6 +224,13 @@ def run_case(cfg: dict, rounds: int, device: str, peer_python: str) -> dict:
                     "lfx_median_sps": statistics.median(x["lfx_sps"] for x in runs),
                     "peer_median_sps": statistics.median(x["peer_sps"] for x in runs),
                     "median_ratio": statistics.median(x["ratio"] for x in runs),
+                    "lfx_median_cpu_sps": statistics.median(
+                        seeds * steps / x["lfx_cpu_s"] for x in runs
+                    ),
+                    "peer_median_cpu_sps": statistics.median(
+                        seeds * steps / x["peer_cpu_s"] for x in runs
+                    ),
+                    "median_cpu_ratio": statistics.median(x["cpu_ratio"] for x in runs),
                     "lfx_compile_s": lfx.info["compile_s"][str(seeds)],
                     "peer_compile_s": peer.info["compile_s"][str(seeds)],
                 }
@@ -273,14 +288,17 @@ def main() -> None:
     print(f"\nlfx:   {first['lfx']['device']}  {first['lfx']['versions']}")
     print(f"rejax: {first['rejax']['device']}  {first['rejax']['versions']}\n")
     print("| env | seeds | steps/seed | lfx steps/s (median) | rejax steps/s (median) "
-          "| median ratio lfx/rejax | compile s lfx / rejax |")
-    print("|---|---|---|---|---|---|---|")
+          "| median ratio lfx/rejax | per CPU-second lfx / rejax | median CPU-time ratio "
+          "| compile s lfx / rejax |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for case in out["cases"]:
         for r in case["results"]:
             print(
                 f"| {r['env_name']} | {r['seeds']} | {r['steps_per_seed']} "
                 f"| {r['lfx_median_sps']:.3g} | {r['peer_median_sps']:.3g} "
                 f"| {r['median_ratio']:.3f} "
+                f"| {r['lfx_median_cpu_sps']:.3g} / {r['peer_median_cpu_sps']:.3g} "
+                f"| {r['median_cpu_ratio']:.3f} "
                 f"| {r['lfx_compile_s']:.1f} / {r['peer_compile_s']:.1f} |"
             )
     if args.json_out:

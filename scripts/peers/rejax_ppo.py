@@ -98,10 +98,10 @@ def main() -> None:
         if cmd != "run":
             break
         seeds = int(seeds)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         jax.block_until_ready(fns[seeds](args[seeds]))
-        dt = time.perf_counter() - t0
-        print(json.dumps({"impl": "rejax", "seeds": seeds, "seconds": dt}), flush=True)
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(json.dumps({"impl": "rejax", "seeds": seeds, "seconds": dt, "cpu_seconds": cpu}), flush=True)
 
 
 def _versions() -> dict:
