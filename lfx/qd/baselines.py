@@ -39,6 +39,18 @@ class BaselineConfig:
             raise ValueError("population_size and grid_bins must be positive.")
 
 
+_CACHE: dict = {}
+
+
+def _cached(name, task, config, build):
+    """Builds (and jits) a baseline's functions once per (baseline, task, config); the task is kept in
+    the value so its id is not recycled."""
+    k = (name, id(task), config)
+    if k not in _CACHE:
+        _CACHE[k] = (task, build())
+    return _CACHE[k][1]
+
+
 def _loop(step, carry, tracker, total_budget):
     history = [summary(tracker)]
     g = 0
@@ -52,12 +64,15 @@ def _loop(step, carry, tracker, total_budget):
 def run_random_search(key, task: Task, config: BaselineConfig, total_budget: int):
     n = config.population_size
 
-    @jax.jit
-    def step(k, tracker):
-        k_g, k_e = jax.random.split(k)
-        tracker, _, _ = evaluate_granted(k_e, task, tracker, task.init_genomes(k_g, n))
-        return tracker
+    def build():
+        def step(k, tracker):
+            k_g, k_e = jax.random.split(k)
+            tracker, _, _ = evaluate_granted(k_e, task, tracker, task.init_genomes(k_g, n))
+            return tracker
 
+        return jax.jit(step)
+
+    step = _cached("random", task, config, build)
     return _loop(lambda g, c, t: (c, step(jax.random.fold_in(key, g), t)), None, init_tracker(task, total_budget), total_budget)
 
 
@@ -67,21 +82,25 @@ def run_openai_es(key, task: Task, config: BaselineConfig, total_budget: int):
     n = config.population_size + config.population_size % 2  # antithetic pairs
     k_init, key = jax.random.split(key)
     x0 = task.init_genomes(k_init, 1)[0]
-    strategy = Open_ES(n, x0, optimizer=optax.adam(config.es_learning_rate),
-                       std_schedule=optax.constant_schedule(config.es_sigma))
-    params = strategy.default_params
+
+    def build():
+        strategy = Open_ES(n, jnp.zeros_like(x0), optimizer=optax.adam(config.es_learning_rate),
+                           std_schedule=optax.constant_schedule(config.es_sigma))
+        params = strategy.default_params
+
+        def step(k, state, tracker):
+            k_a, k_e, k_t = jax.random.split(k, 3)
+            pop, state = strategy.ask(k_a, state, params)
+            pop = jnp.clip(pop, *config.clip)
+            tracker, ev, granted = evaluate_granted(k_e, task, tracker, pop)
+            fitness = -jnp.where(granted, ev.fitness, 0.0)  # evosax minimises: the one sign flip
+            state, _ = strategy.tell(k_t, pop, fitness, state, params)
+            return state, tracker
+
+        return strategy, params, jax.jit(step)
+
+    strategy, params, step = _cached("openai_es", task, config, build)
     state = strategy.init(k_init, x0, params)
-
-    @jax.jit
-    def step(k, state, tracker):
-        k_a, k_e, k_t = jax.random.split(k, 3)
-        pop, state = strategy.ask(k_a, state, params)
-        pop = jnp.clip(pop, *config.clip)
-        tracker, ev, granted = evaluate_granted(k_e, task, tracker, pop)
-        fitness = -jnp.where(granted, ev.fitness, 0.0)  # evosax minimises: the one sign flip
-        state, _ = strategy.tell(k_t, pop, fitness, state, params)
-        return state, tracker
-
     return _loop(lambda g, s, t: step(jax.random.fold_in(key, g), s, t), state, init_tracker(task, total_budget), total_budget)
 
 
@@ -111,7 +130,6 @@ def run_map_elites(key, task: Task, config: BaselineConfig, total_budget: int):
         return MEGrid(genomes=me.genomes.at[tgt].set(genomes, mode="drop"),
                       fitness=me.fitness.at[tgt].set(fit, mode="drop"))
 
-    @jax.jit
     def init(k, tracker):
         k_g, k_e = jax.random.split(k)
         genomes = task.init_genomes(k_g, n)
@@ -119,7 +137,6 @@ def run_map_elites(key, task: Task, config: BaselineConfig, total_budget: int):
         me = MEGrid(jnp.zeros((g * g, task.genome_dim)), jnp.full((g * g,), -jnp.inf))
         return insert(me, genomes, ev, granted), tracker
 
-    @jax.jit
     def step(k, me, tracker):
         k_s, k_m, k_e = jax.random.split(k, 3)
         filled = jnp.isfinite(me.fitness)
@@ -128,6 +145,7 @@ def run_map_elites(key, task: Task, config: BaselineConfig, total_budget: int):
         tracker, ev, granted = evaluate_granted(k_e, task, tracker, kids)
         return insert(me, kids, ev, granted), tracker
 
+    init, step = _cached("map_elites", task, config, lambda: (jax.jit(init), jax.jit(step)))
     k0, key = jax.random.split(key)
     me, tracker = init(k0, tracker)
     tracker, history = _loop(lambda i, m, t: step(jax.random.fold_in(key, i), m, t), me, tracker, total_budget)

@@ -1,0 +1,51 @@
+"""Configs for experiments/qd_sparse.py: NS / TAXONS / SERENE / STAX and baselines on sparse tasks.
+
+Variants (`--config=experiments/configs/qd_sparse.py:<variant>`): curling, maze, arm, smoke.
+The paper budget is 5e5 evaluations with population 100 and 2000-step maze episodes; these CPU
+variants use 1e4 evaluations (maze: 6e3 with 1000-step episodes at twice the wheel speed).
+"""
+
+import ml_collections
+
+ALGORITHMS = ("ns", "taxons", "serene", "stax", "random", "openai_es", "map_elites")
+
+
+def get_config(variant: str = "curling") -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.algorithms = ALGORITHMS
+    c.seeds = (0, 1, 2, 3, 4)
+    c.population_size = 50
+    c.offspring_per_parent = 2
+    c.archive_capacity = 5000
+    c.archive_add = 5
+    c.sigma = 0.05
+    c.k = 15
+    c.hidden = (16,)
+    c.image_size = 32
+    c.latent_dim = 10
+    c.retrain_every = 30
+    c.chunk_size = 1000
+    c.emitter_population = 6
+    c.stagnation_generations = 10
+    c.es_sigma = 0.1
+    c.es_learning_rate = 0.05
+    c.budget = 10_000
+    c.env_kwargs = ml_collections.ConfigDict()
+    if variant == "curling":
+        c.env = "Curling-sparse"
+    elif variant == "arm":
+        c.env = "RedundantArm-sparse"
+    elif variant == "maze":
+        c.env = "HardMaze-sparse"
+        c.budget = 6_000
+        c.env_kwargs = ml_collections.ConfigDict({"max_steps_in_episode": 1000, "max_speed": 0.004})
+    elif variant == "smoke":
+        c.env = "PointMass-sparse"
+        c.budget = 600
+        c.seeds = (0, 1)
+        c.population_size = 20
+        c.chunk_size = 200
+        c.retrain_every = 5
+    else:
+        raise ValueError(f"Unknown variant {variant!r}: use curling, maze, arm or smoke.")
+    return c
