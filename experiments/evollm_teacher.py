@@ -36,13 +36,8 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string("workdir", "runs/evollm_teacher", "Output folder.")
 
 
-def main(_):
-    cfg = _CONFIG.value
-    os.makedirs(_WORKDIR.value, exist_ok=True)
-    tok = lm.CharTokenizer()
-    fns = bbob.BBOB_FNS if cfg.train_fns == "all" else tuple(cfg.train_fns.split(","))
+def make_texts(cfg, tok, fns):
     texts = []
-    t0 = time.time()
     for dim in [int(d) for d in cfg.dims.split(",")]:
         ev = EvoLLM(
             EvoLLMConfig(
@@ -66,6 +61,24 @@ def main(_):
                 jax.random.split(k_run, cfg.tasks_per_dim), means, strategy.default_params, tasks
             )
             texts += teacher.to_texts(ev, *out)
+    return texts
+
+
+def main(_):
+    cfg = _CONFIG.value
+    os.makedirs(_WORKDIR.value, exist_ok=True)
+    tok = lm.CharTokenizer()
+    fns = bbob.BBOB_FNS if cfg.train_fns == "all" else tuple(cfg.train_fns.split(","))
+    cache = os.path.join(_WORKDIR.value, "teacher_texts.json")
+    if os.path.exists(cache):
+        with open(cache) as f:
+            texts = json.load(f)
+        t0 = time.time()
+    else:
+        t0 = time.time()
+        texts = make_texts(cfg, tok, fns)
+        with open(cache, "w") as f:
+            json.dump(texts, f)
     print(f"{len(texts)} teacher examples in {time.time() - t0:.1f}s; example:\n{texts[len(texts) // 2]}")
     lengths = [len(t) for t in texts]
     config = lm.tiny_config(tok.vocab_size, dim=cfg.dim, n_layers=cfg.n_layers, n_heads=cfg.n_heads,

@@ -70,7 +70,7 @@ def get_config(variant: str = "baselines"):
         c.ablation = {
             "ablate_sort": "sort_order=least_to_most,most_to_least,random",
             "ablate_digits": "x_decimals=1,2,3",
-            "ablate_context": "context_length=2,4,8,16",
+            "ablate_context": "context_length=2,3,5,8",
         }[variant]
     else:
         raise ValueError(f"Unknown es_bbob variant {variant!r}.")

@@ -10,7 +10,7 @@ def get_config(variant: str = "default"):
     # tasks are freshly sampled (x_opt, f_opt, rotations), not the evaluation tasks.
     c.train_fns = "sphere,ellipsoidal,rastrigin,bueche_rastrigin,attractive_sector,step_ellipsoidal,rosenbrock,discus,bent_cigar,sharp_ridge,different_powers,schaffers_f7"
     c.dims = "2,4"  # queried in blocks of 2, like EvoLLM at test time
-    c.tasks_per_dim = 128
+    c.tasks_per_dim = 64
     c.population_size = 8
     c.num_generations = 25
     c.init_mean_scale = 3.0  # teacher runs start at U[-3, 3]^D so contexts cover the box
@@ -20,15 +20,15 @@ def get_config(variant: str = "default"):
     c.x_decimals = 2
     c.fitness_digits = 3
     # small LM
-    c.dim = 96
-    c.n_layers = 3
+    c.dim = 64
+    c.n_layers = 2
     c.n_heads = 4
     c.n_kv_heads = 2
-    c.hidden_dim = 256
-    c.seq_len = 128
-    c.batch_size = 32
-    c.num_steps = 1000
-    c.lr = 2e-3
+    c.hidden_dim = 128
+    c.seq_len = 96
+    c.batch_size = 16
+    c.num_steps = 400
+    c.lr = 3e-3
     c.seed = 0
     if variant == "smoke":
         c.tasks_per_dim = 8
