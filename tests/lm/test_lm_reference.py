@@ -9,8 +9,9 @@ import pytest
 from lfx import lm
 
 # Max |logit difference| allowed: both sides compute in float32 from the same dequantised
-# weights; differences come from summation order only (measured ~1e-4; logits are O(10)).
-LOGIT_ATOL = 2e-3
+# weights; differences come from summation order only (measured 1.0e-4 to 1.3e-4 on four
+# prompts, logits up to 40).
+LOGIT_ATOL = 1e-3
 
 
 def test_logits_and_greedy_text_match_transformers():
