@@ -111,8 +111,17 @@ class MEGrid:
 
 
 def run_map_elites(key, task: Task, config: BaselineConfig, total_budget: int):
+    tracker = init_tracker(task, total_budget, config.grid_bins)
+    init, step = map_elites_functions(task, config)
+    k0, key = jax.random.split(key)
+    me, tracker = init(k0, tracker)
+    tracker, history = _loop(lambda i, m, t: step(jax.random.fold_in(key, i), m, t), me, tracker, total_budget)
+    return tracker, history
+
+
+def map_elites_functions(task: Task, config: BaselineConfig):
+    """Jitted MAP-Elites (init(key, tracker) -> (grid, tracker), step(key, grid, tracker) -> (grid, tracker))."""
     n, g = config.population_size, config.grid_bins
-    tracker = init_tracker(task, total_budget, g)
     grid0 = metrics.init_grid(task.descriptor_low, task.descriptor_high, g)
 
     def insert(me, genomes, ev, granted):
@@ -145,11 +154,7 @@ def run_map_elites(key, task: Task, config: BaselineConfig, total_budget: int):
         tracker, ev, granted = evaluate_granted(k_e, task, tracker, kids)
         return insert(me, kids, ev, granted), tracker
 
-    init, step = _cached("map_elites", task, config, lambda: (jax.jit(init), jax.jit(step)))
-    k0, key = jax.random.split(key)
-    me, tracker = init(k0, tracker)
-    tracker, history = _loop(lambda i, m, t: step(jax.random.fold_in(key, i), m, t), me, tracker, total_budget)
-    return tracker, history
+    return _cached("map_elites", task, config, lambda: (jax.jit(init), jax.jit(step)))
 
 
 BASELINES = {"random": run_random_search, "openai_es": run_openai_es, "map_elites": run_map_elites}
