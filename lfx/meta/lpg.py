@@ -216,7 +216,8 @@ def make_agent(config: LPGConfig):
     env = EpisodeStatistics(base_env)
     num_actions = env.action_space(default_params).n
     obs_dim = env.observation_space(default_params).shape[0]
-    tx = optax.adam(config.agent_lr)
+    # eps_root > 0 keeps meta-gradients through Adam finite where a gradient entry is exactly 0.
+    tx = optax.adam(config.agent_lr, eps_root=1e-8)
 
     def init(key, level_key=None):
         k_agent, k_env = jax.random.split(key)
