@@ -10,11 +10,16 @@ from lfx.gfn import losses
 from lfx.gfn.bitseq import make_bitseq
 from lfx.gfn.exact import exact_flows
 from lfx.gfn.hypergrid import make_hypergrid
-from lfx.gfn.rollout import forward_rollout, parent_edge_log_flows
+from lfx.gfn.rollout import (
+    backward_rollout,
+    exploration_log_probs,
+    forward_rollout,
+    parent_edge_log_flows,
+)
 
 ENVS = {
-    "hypergrid3x4": lambda: make_hypergrid(3, 4, r0=0.1),
-    "bitseq6_2": lambda: make_bitseq(6, 2, num_modes=3),
+    "hypergrid3x3": lambda: make_hypergrid(3, 3, r0=0.1),
+    "bitseq4_2": lambda: make_bitseq(4, 2, num_modes=2),
 }
 
 
@@ -42,27 +47,42 @@ def test_losses_zero_at_exact_flow(env_name, pb):
     env, ep = ENVS[env_name]()
     flows = exact_flows(env, ep, None if pb == "uniform" else _random_log_pb)
     apply = table_policy(env, ep, flows)
-    tr = forward_rollout(
-        jax.random.key(0), None, env, ep, apply, 64, learned_pb=True, epsilon=0.3, keep_logits=True
-    )
-    assert bool(jnp.all(tr.is_exit.sum(0) == 1))
-    vals = _all_losses(tr, jnp.float32(flows.log_z), env, ep, apply)
-    for name, v in vals.items():
+    fm_apply = table_policy(env, ep, flows._replace(log_pf=flows.log_pf + flows.log_flow[:, None]))
+    log_z = jnp.float32(flows.log_z)
+
+    @jax.jit
+    def run(key):
+        k1, k2, k3 = jax.random.split(key, 3)
+        tr = forward_rollout(k1, None, env, ep, apply, 64, learned_pb=True, epsilon=0.3)
+        out = {"fwd_" + k: v for k, v in _all_losses(tr, log_z, env, ep, apply).items()}
+        out["wrong_logz_tb"] = _all_losses(tr, log_z + 0.5, env, ep, apply)["tb"]
+        out["one_exit"] = jnp.all(tr.is_exit.sum(0) == 1)
+        # replay path: trajectories sampled BACKWARDS from terminal objects with PB, returned in
+        # forward order, satisfy the same identities and start at s0 and end with the exit action
+        btr = backward_rollout(k2, None, env, ep, apply, tr.terminal_obj, learned_pb=True)
+        out.update({"bwd_" + k: v for k, v in _all_losses(btr, log_z, env, ep, apply).items()})
+        out["bwd_starts_at_s0"] = jnp.all(btr.obj[0] == env.initial_obj())
+        out["bwd_ends_with_exit"] = jnp.all(
+            jnp.take_along_axis(btr.actions, (btr.length - 1)[None], 0) == env.exit_action
+        ) & jnp.all(btr.is_exit.sum(0) == 1)
+        # flow matching: edge flows F(s -> c) = F(s) PF(c|s), exit edge = R(s)
+        ftr = forward_rollout(k3, None, env, ep, fm_apply, 64, exit_logit_from_reward=True,
+                              keep_logits=True, epsilon=0.3)
+        lin, inm = parent_edge_log_flows(None, env, ep, fm_apply, ftr.obj)
+        out["fm"] = losses.flow_matching(lin, inm, ftr.fwd_logits, ftr.fwd_mask, ftr.valid)[0]
+        out["fm_wrong"] = losses.flow_matching(lin + 0.3, inm, ftr.fwd_logits, ftr.fwd_mask, ftr.valid)[0]
+        return out
+
+    out = jax.tree.map(np.asarray, run(jax.random.key(0)))
+    assert out.pop("one_exit") and out.pop("bwd_starts_at_s0") and out.pop("bwd_ends_with_exit")
+    assert out.pop("wrong_logz_tb") > 0.2  # far from zero at a wrong log Z
+    fm_wrong = out.pop("fm_wrong")
+    if pb == "uniform":  # FM's edge flows are those of the uniform-PB flow
+        assert fm_wrong > 0.05
+    else:
+        out.pop("fm")
+    for name, v in out.items():
         assert float(v) < 1e-8, (name, float(v))
-    # the same losses are far from zero at a wrong log Z / flow
-    assert float(_all_losses(tr, jnp.float32(flows.log_z + 0.5), env, ep, apply)["tb"]) > 0.2
-    # flow matching: edge flows F(s -> c) = F(s) PF(c|s), exit edge = R(s)
-    if pb == "uniform":
-        fm_apply = table_policy(env, ep, flows._replace(log_pf=flows.log_pf + flows.log_flow[:, None]))
-        tr = forward_rollout(
-            jax.random.key(1), None, env, ep, fm_apply, 64, exit_logit_from_reward=True,
-            keep_logits=True, epsilon=0.3,
-        )
-        lin, inm = parent_edge_log_flows(None, env, ep, fm_apply, tr.obj)
-        fm, _ = losses.flow_matching(lin, inm, tr.fwd_logits, tr.fwd_mask, tr.valid)
-        assert float(fm) < 1e-8
-        bad = losses.flow_matching(lin + 0.3, inm, tr.fwd_logits, tr.fwd_mask, tr.valid)[0]
-        assert float(bad) > 0.05
 
 
 # ---------------------------------------------------------------- NumPy loop references
@@ -186,3 +206,14 @@ def test_subtb_gradients_finite_and_jit_equal():
     # flows at padded steps receive no gradient
     assert float(jnp.abs(jnp.where(d["valid"], 0.0, g)).max()) == 0.0
     np.testing.assert_allclose(jax.jit(f)(d["log_flow"]), f(d["log_flow"]), rtol=1e-6)
+
+
+def test_exploration_mixture():
+    logits = jnp.array([[0.0, 2.0, -1.0, 5.0]])
+    mask = jnp.array([[True, True, True, False]])
+    for eps, temp in ((0.0, 1.0), (0.3, 1.0), (1.0, 1.0), (0.2, 4.0)):
+        p = np.exp(np.asarray(exploration_log_probs(logits, mask, eps, temp)))[0]
+        z = np.exp(np.array([0.0, 2.0, -1.0]) / temp)
+        ref = (1 - eps) * z / z.sum() + eps / 3
+        np.testing.assert_allclose(p[:3], ref, rtol=1e-5)
+        assert p[3] == 0.0
