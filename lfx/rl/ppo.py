@@ -21,6 +21,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 from gymnax.environments import spaces
@@ -117,8 +118,8 @@ class HParams:
         """Raises ValueError for concrete values that cannot train (skipped when traced)."""
         checks = {
             "lr": lambda v: v > 0,
-            "gamma": lambda v: 0 <= v <= 1,
-            "gae_lambda": lambda v: 0 <= v <= 1,
+            "gamma": lambda v: (v >= 0) & (v <= 1),
+            "gae_lambda": lambda v: (v >= 0) & (v <= 1),
             "clip_eps": lambda v: v > 0,
             "ent_coef": lambda v: v >= 0,
             "vf_coef": lambda v: v >= 0,
@@ -128,8 +129,7 @@ class HParams:
             value = getattr(self, name)
             if isinstance(value, jax.core.Tracer):
                 continue
-            arr = jnp.asarray(value)
-            if not bool(jnp.all(ok(arr))):
+            if not bool(np.all(ok(np.asarray(value)))):
                 raise ValueError(
                     f"HParams.{name}={value} is out of range "
                     f"(lr, clip_eps, max_grad_norm > 0; gamma, gae_lambda in [0, 1]; "
