@@ -70,8 +70,15 @@ def main(argv):
     os.makedirs(workdir, exist_ok=True)
     task = make_task(c.env, hidden=tuple(c.hidden), image_size=c.image_size, **dict(c.env_kwargs))
     algos = _ALGOS.value or list(c.algorithms)
-    summary = {}
-    with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
+    # Re-running some algorithms replaces their rows and summaries, keeping the others'.
+    summary, metrics_path, summary_path = {}, os.path.join(workdir, "metrics.jsonl"), os.path.join(workdir, "summary.json")
+    if os.path.exists(summary_path):
+        summary = {a: r for a, r in json.load(open(summary_path))["results"].items() if a not in algos}
+    if os.path.exists(metrics_path):
+        keep = [line for line in open(metrics_path) if json.loads(line)["algorithm"] not in algos]
+        with open(metrics_path, "w") as f:
+            f.writelines(keep)
+    with open(metrics_path, "a") as f:
         for algo in algos:
             finals = []
             for seed in c.seeds:
@@ -88,7 +95,7 @@ def main(argv):
                     "per_seed": [r[k] for r in finals]}
                 for k in finals[0]
             }
-            with open(os.path.join(workdir, "summary.json"), "w") as g:
+            with open(summary_path, "w") as g:
                 json.dump({"env": c.env, "budget": c.budget, "seeds": list(c.seeds), "results": summary}, g, indent=1)
     plot(workdir, c.env)
 

@@ -12,12 +12,18 @@ ns_evaluations + emitter_evaluations == evaluations used <= budget, exactly.
 
 Emitters (elitist on reward): every NS offspring with reward > 0 becomes a candidate (pool capped at
 `max_candidates`, keeping the most novel). A candidate is picked from the Pareto front of (novelty,
-reward), its sigma set to (distance to the nearest other genome in population + archive) / 3, and it
+reward), its sigma set to (distance d to the nearest other genome in population + archive) / 3, and it
 is bootstrapped for `bootstrap_generations` (5) generations of `emitter_population` (6) offspring
 x + sigma eps (clipped): it becomes an emitter only if it improved on its parent's reward. Each
 emitter generation runs one emitter picked at random from the Pareto front of (novelty, improvement
 so far); an emitter that has not improved its elite for `stagnation_generations` generations ends and
 its elite goes to the reward archive.
+
+On "sigma = d / 3": read per dimension, an isotropic Gaussian in D dimensions puts offspring about
+sqrt(D) d / 3 away, far beyond the nearest neighbour when D is in the hundreds (the arm's policy has
+676 parameters). lfx therefore scales by 1 / sqrt(D) by default (`sigma_per_dimension=True`), so the
+offspring's expected distance is d / 3 as the rule intends; `sigma_per_dimension=False` is the literal
+per-coordinate reading.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class SereneConfig:
     stagnation_generations: int = 10
     max_candidates: int = 50
     sigma_divisor: float = 3.0
+    sigma_per_dimension: bool = True
     min_sigma: float = 1e-3
 
     def __post_init__(self):
@@ -170,7 +177,11 @@ def run_serene(key, task: Task, config: SereneConfig, total_budget: int):
                 refs, valid = explorer.reference_genomes()
                 d = np.linalg.norm(np.asarray(refs) - g[None], axis=-1)
                 d = np.where(np.asarray(valid) & (d > 0), d, np.inf)
-                sigma = max(float(d.min()) / config.sigma_divisor if np.isfinite(d.min()) else 0.05, config.min_sigma)
+                dist = float(d.min()) if np.isfinite(d.min()) else 0.05 * np.sqrt(g.size)
+                sigma = dist / config.sigma_divisor
+                if config.sigma_per_dimension:  # offspring then land about dist / 3 from the parent
+                    sigma /= np.sqrt(g.size)
+                sigma = max(sigma, config.min_sigma)
                 em = Emitter(elite=g, reward=r, parent_reward=r, novelty=n, sigma=sigma)
                 for _ in range(config.bootstrap_generations):
                     if spent >= left:
