@@ -62,3 +62,40 @@ def save_pretrained(name: str, params: dict[str, Any], drift_config: DriftConfig
     with open(path + ".json", "w") as f:
         json.dump({**info, "drift_config": dataclasses.asdict(drift_config)}, f, indent=1)
     return path
+
+
+def evaluate_pretrained(name: str, *, num_seeds: int = 4, seed: int = 0) -> tuple[float, list[float]]:
+    """Trains fresh PPO agents with a shipped drift on its meta-training task; mean final return.
+
+    Uses the recorded config (first environment, x1 lifetime, recorded PPO settings and HParams) and
+    the recorded fitness window; agents use keys `jax.random.split(jax.random.key(seed), num_seeds)`.
+
+    Returns:
+      (mean over seeds, per-seed final returns).
+    """
+    import jax  # noqa: PLC0415
+
+    from lfx.meta import fitness, lpo  # noqa: PLC0415
+    from lfx.rl import ppo  # noqa: PLC0415
+
+    params, drift_cfg, info = load_pretrained(name)
+    c = info["config"]
+    cfg = ppo.PPOConfig(
+        env_name=c["env_names"][0],
+        num_envs=c["num_envs"],
+        num_steps=c["num_steps"],
+        total_timesteps=int(c["total_timesteps"]),
+        update_epochs=c["update_epochs"],
+        num_minibatches=c["num_minibatches"],
+        network=c["network"],
+        hidden_sizes=tuple(c["hidden_sizes"]),
+        activation=c["activation"],
+    )
+    train = ppo.make_train(cfg, lpo.make_lpo_objective(drift_cfg))
+    keys = jax.random.split(jax.random.key(seed), num_seeds)
+    _, metrics = jax.jit(jax.vmap(train, in_axes=(0, None, None)))(
+        keys, ppo.HParams(**c["hparams"]), params
+    )
+    final = fitness.final_return(metrics["train/episode_return"], c["window_fraction"])
+    per_seed = [float(x) for x in final]
+    return sum(per_seed) / num_seeds, per_seed

@@ -1,0 +1,43 @@
+"""Shipped discovered parameters load, behave as drifts, and reproduce their documented return."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lfx.meta import lpo, pretrained
+
+NAMES = pretrained.available()
+# Training is deterministic for fixed seeds on one platform; across CPUs/XLA versions floating-point
+# reassociation can move a chaotic RL run a little, hence a stated 5% relative tolerance.
+RTOL = 0.05
+
+
+def test_shipped_files_exist_and_unknown_name_raises():
+    assert {"ta_lpo/cartpole_cpu", "lpo/cartpole_cpu"} <= set(NAMES)
+    with pytest.raises(ValueError, match="available"):
+        pretrained.load_pretrained("nope/none")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_drift_is_valid(name):
+    params, cfg, info = pretrained.load_pretrained(name)
+    assert params["w_hidden"].shape == (cfg.num_features, cfg.hidden_size)
+    assert "command" in info and "hardware" in info and "check" in info
+    lr = 0.5 * jax.random.normal(jax.random.key(0), (512,))
+    adv = jax.random.normal(jax.random.key(1), (512,))
+    d = lpo.drift_apply(params, lr, adv, config=cfg, progress=0.3, lifetime=97.0)
+    assert float(d.min()) >= 0.0
+    np.testing.assert_array_equal(
+        lpo.drift_apply(params, jnp.zeros(8), jnp.linspace(-2, 2, 8), config=cfg, progress=0.7), 0.0
+    )
+
+
+def test_ta_lpo_reproduces_documented_return():
+    name = "ta_lpo/cartpole_cpu"
+    _, _, info = pretrained.load_pretrained(name)
+    documented = info["check"]["mean_final_return"]
+    mean, per_seed = pretrained.evaluate_pretrained(name, num_seeds=4, seed=0)
+    np.testing.assert_allclose(mean, documented, rtol=RTOL)
