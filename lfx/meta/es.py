@@ -129,6 +129,19 @@ def mean_params(strategy: Open_ES, es_state: Any) -> Any:
     return strategy.get_mean(es_state)
 
 
+_STEP_CACHE: dict[Any, Callable] = {}
+
+
+def _compiled_step(config: ESConfig, solution: Any, strategy: Open_ES, fitness_fn: FitnessFn):
+    # Reuse the jitted generation for the same fitness function, ES settings (the generation count
+    # does not enter a step) and parameter structure, so a resumed run does not recompile.
+    shapes = jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), solution)
+    key = (id(fitness_fn), dataclasses.replace(config, num_generations=1), str(shapes))
+    if key not in _STEP_CACHE:
+        _STEP_CACHE[key] = (fitness_fn, jax.jit(make_generation_step(strategy, fitness_fn)))
+    return _STEP_CACHE[key][1]
+
+
 def _save(path: str, tree: Any) -> None:
     import orbax.checkpoint as ocp  # noqa: PLC0415
 
@@ -178,7 +191,7 @@ def meta_train_es(
     k_init, key = jax.random.split(key)
     es_state = es_init(k_init, strategy, init_params)
     fns = fitness_fns or [fitness_fn]
-    steps = [jax.jit(make_generation_step(strategy, f)) for f in fns]
+    steps = [_compiled_step(config, init_params, strategy, f) for f in fns]
     start = 0
     history: list[dict[str, float]] = []
     ckpt = metrics_path = None
