@@ -27,7 +27,7 @@ def get_config(variant: str = "default"):
     c.hidden_dim = 128
     c.seq_len = 96
     c.batch_size = 16
-    c.num_steps = 400
+    c.num_steps = 2000
     c.lr = 3e-3
     c.seed = 0
     if variant == "smoke":
