@@ -56,8 +56,7 @@ def peer_server():
             return ev.fitness, ev.descriptor, {}
 
         def mutate(x, key):
-            k1, k2 = jax.random.split(key)
-            return jnp.clip(x + 0.05 * jax.random.normal(k1, x.shape), -5.0, 5.0), k2
+            return jnp.clip(x + 0.05 * jax.random.normal(key, x.shape), -5.0, 5.0)
 
         emitter = MixingEmitter(mutation_fn=mutate, variation_fn=None, variation_percentage=0.0, batch_size=POP)
         me = MAPElites(scoring_function=scoring, emitter=emitter, metrics_function=lambda r: {})
@@ -88,6 +87,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--generations", type=int, default=5)
+    ap.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of " + ",".join(TASKS))
     ap.add_argument("--out", default=None)
     ap.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--no-peer", action="store_true")
@@ -108,7 +108,9 @@ def main():
                                 stdout=subprocess.PIPE, text=True, env=env)
     results = {"device": str(jax.devices()[0]), "population": POP, "generations_per_run": args.generations,
                "repeats": args.repeats, "tasks": {}}
-    for name in TASKS:
+    for name in args.tasks.split(","):
+        if name not in TASKS:
+            raise ValueError(f"Unknown task {name!r}; choose from {list(TASKS)}.")
         task = _task(name)
         init, step = map_elites_functions(task, BaselineConfig(population_size=POP))
         evaluate = jax.jit(task.evaluate)
