@@ -113,7 +113,8 @@ def read_tokenizer(reader) -> BPETokenizer:
         system = template[start:end] if end > start else None
     eos = int(_field(reader, "tokenizer.ggml.eos_token_id"))
     return BPETokenizer(
-        list(_field(reader, "tokenizer.ggml.tokens")), list(_field(reader, "tokenizer.ggml.merges")),
+        list(_field(reader, "tokenizer.ggml.tokens")),
+        list(_field(reader, "tokenizer.ggml.merges")),
         [int(t) for t in _field(reader, "tokenizer.ggml.token_type")], eos_id=eos,
         pad_id=int(_field(reader, "tokenizer.ggml.padding_token_id", eos)),
         bos_id=_field(reader, "tokenizer.ggml.bos_token_id"), default_system=system,

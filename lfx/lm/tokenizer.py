@@ -1,4 +1,4 @@
-"""Byte-level BPE tokenizer built from GGUF metadata (GPT-2 scheme, SmolLM2's `smollm` pre-tokenizer).
+"""Byte-level BPE tokenizer from GGUF metadata (GPT-2 scheme, SmolLM2's `smollm` pre-tokenizer).
 
 Radford et al. 2019 ("Language Models are Unsupervised Multitask Learners") byte-level BPE:
 text -> pre-tokens (regex split) -> UTF-8 bytes mapped to printable characters -> greedy merges by
