@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -40,7 +41,9 @@ _NUM_SEEDS = flags.DEFINE_integer("num_seeds", None, "Seeds trained together (ov
 _SWEEP = flags.DEFINE_string(
     "sweep", "", 'Grid over HParams, e.g. "lr=1e-4,2.5e-4;ent_coef=0.0,0.01" (one vmapped call).'
 )
-_WORKDIR = flags.DEFINE_string("workdir", "runs/ppo", "Where metrics, plots, checkpoints go.")
+_WORKDIR = flags.DEFINE_string(
+    "workdir", "", "Where metrics, plots, checkpoints go (default: a new runs/ppo_<env>_<time>)."
+)
 _RESUME = flags.DEFINE_bool("resume", False, "Continue from the newest checkpoint in --workdir.")
 _NAN_CHECK = flags.DEFINE_bool("nan_check", True, "Stop when a metric becomes non-finite.")
 _TENSORBOARD = flags.DEFINE_bool("tensorboard", False, "Also write TensorBoard summaries.")
@@ -120,8 +123,13 @@ def main(argv):
         "seed": config.seed,
         "chunk_size": config.chunk_size,
     }
-    ckpt = Checkpointer.open(_WORKDIR.value, run_config, resume=_RESUME.value)
-    writer = MetricWriter(_WORKDIR.value, tensorboard=_TENSORBOARD.value)
+    if _RESUME.value and not _WORKDIR.value:
+        raise ValueError("--resume needs the --workdir of the run to continue.")
+    workdir = _WORKDIR.value or os.path.join(
+        "runs", f"ppo_{static.env_name.replace('/', '_')}_{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    ckpt = Checkpointer.open(workdir, run_config, resume=_RESUME.value)
+    writer = MetricWriter(workdir, tensorboard=_TENSORBOARD.value)
 
     over_seeds = lambda f, *ax: jax.vmap(f, in_axes=ax)  # noqa: E731
     init = jax.jit(over_seeds(over_seeds(recipe.init, 0, None), None, 0))
@@ -176,11 +184,11 @@ def main(argv):
             f"[{label}] final episodic return over {num_seeds} seeds: "
             f"mean {final.mean():.1f} +- {final.std():.1f}, median {np.median(final):.1f}"
         )
-    with open(os.path.join(_WORKDIR.value, "summary.json"), "w") as f:
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
         json.dump({"env": static.env_name, "env_steps": int(steps[-1]), "runs": summary}, f, indent=1)
     png = plot_learning_curves(
         curves,
-        os.path.join(_WORKDIR.value, "learning_curve.png"),
+        os.path.join(workdir, "learning_curve.png"),
         title=f"PPO on {static.env_name} (mean +- std over seeds)",
     )
     print(f"Wrote {png} and {writer.jsonl_path}")

@@ -42,6 +42,10 @@ _LFX_ENVS: dict[str, str | EnvFactory] = {
     "LPG-Random-VeryDense": "lfx.envs.gridworld:make_random_very_dense",
 }
 
+# gymnax environments that fetch a data set from the internet when built: lfx defaults to offline,
+# so `make` builds them only when asked with allow_download=True.
+NEEDS_DOWNLOAD = {"MNISTBandit-bsuite": "MNIST"}
+
 BRAX_PREFIX = "brax/"
 BRAX_ENVS = (
     "ant",
@@ -113,6 +117,11 @@ def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
       ImportError: for a brax name when brax is not installed (the message says how to install it).
     """
     if name in gymnax.registered_envs:
+        if name in NEEDS_DOWNLOAD and not kwargs.pop("allow_download", False):
+            raise ValueError(
+                f"{name} downloads the {NEEDS_DOWNLOAD[name]} data set when it is built; lfx works "
+                f"offline by default. Pass allow_download=True to make() to allow it."
+            )
         env, params = gymnax.make(name)
         overrides, ctor = _split_param_overrides(params, kwargs)
         if ctor:

@@ -1,5 +1,9 @@
 """Actor-critic networks (separate actor and critic torsos, as in PureJaxRL) and their policies.
 
+Weights use an orthogonal initialisation (gain sqrt(2) in the torso, 0.01 on the policy head, 1 on
+the value head) computed without LAPACK (`lfx.utils.initializers`), so initialising a vmapped
+population cannot hit jaxlib's CPU deadlock in batched QR.
+
 `ActorCritic.apply(params, obs) -> (Policy, value)` for one observation or a batch. Torsos: an MLP
 (any observation, flattened) or a small conv net for MinAtar's [10, 10, C] grids. Heads: categorical
 logits for discrete actions, a diagonal Gaussian with a state-independent log standard deviation for
@@ -15,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+
+from lfx.utils.initializers import orthogonal
 
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu}
 TORSOS = ("mlp", "minatar_conv")
@@ -60,7 +66,7 @@ class MLPTorso(nn.Module):
     def __call__(self, x):
         act = ACTIVATIONS[self.activation]
         for size in self.hidden_sizes:
-            x = act(nn.Dense(size, kernel_init=nn.initializers.orthogonal(np.sqrt(2)))(x))
+            x = act(nn.Dense(size, kernel_init=orthogonal(np.sqrt(2)))(x))
         return x
 
 
@@ -105,8 +111,8 @@ class ActorCritic(nn.Module):
         else:
             actor = MinAtarConvTorso(self.hidden_sizes, self.activation, name="actor_torso")(obs)
             critic = MinAtarConvTorso(self.hidden_sizes, self.activation, name="critic_torso")(obs)
-        out = nn.Dense(self.action_dim, kernel_init=nn.initializers.orthogonal(0.01))(actor)
-        value = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))(critic)[..., 0]
+        out = nn.Dense(self.action_dim, kernel_init=orthogonal(0.01))(actor)
+        value = nn.Dense(1, kernel_init=orthogonal(1.0))(critic)[..., 0]
         if self.discrete:
             return Policy(logits=out), value
         log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))

@@ -8,12 +8,22 @@ import pytest
 from lfx import envs
 
 
-@pytest.mark.parametrize("name", gymnax.registered_envs)
+OFFLINE = [n for n in gymnax.registered_envs if n not in envs.registry.NEEDS_DOWNLOAD]
+
+
+def test_environments_that_download_data_are_refused_by_default():
+    with pytest.raises(ValueError, match="allow_download=True"):
+        envs.make("MNISTBandit-bsuite")
+
+
+@pytest.mark.parametrize("name", OFFLINE)
 def test_make_returns_the_gymnax_environment(name):
     env, params = envs.make(name)
     ref_env, ref_params = gymnax.make(name)
     assert type(env) is type(ref_env)
-    assert params == ref_params
+    assert jax.tree.structure(params) == jax.tree.structure(ref_params)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_param_overrides_reach_env_params_and_change_dynamics():
