@@ -31,6 +31,8 @@ EXTRAS = {
     "dev": [
         "pytest>=8",
         "pytest-xdist",
+        # A hang (e.g. a deadlocked XLA CPU computation) fails its test instead of stalling CI.
+        "pytest-timeout",
         "nbformat",
         "nbclient",
         "ipykernel",
