@@ -174,15 +174,20 @@ class Worker:
         self.proc.wait(timeout=60)
 
 
-def worker_env(device: str) -> dict:
+def worker_env(device: str, single_thread: bool = False) -> dict:
     env = dict(os.environ)
     env["JAX_PLATFORMS"] = {"cpu": "cpu", "gpu": "cuda"}[device]
+    if single_thread:
+        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flags).strip()
     env["PYTHONPATH"] = os.path.dirname(HERE) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
-def run_case(cfg: dict, rounds: int, device: str, peer_python: str) -> dict:
-    env = worker_env(device)
+def run_case(
+    cfg: dict, rounds: int, device: str, peer_python: str, single_thread: bool = False
+) -> dict:
+    env = worker_env(device, single_thread)
     blob = json.dumps(cfg)
     lfx = Worker("lfx", [sys.executable, os.path.abspath(__file__), "--_worker", blob], env)
     peer = Worker("rejax", [peer_python, PEER_WORKER, blob], env)
@@ -254,6 +259,11 @@ def main() -> None:
     p.add_argument("--preset", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--peer_python", default="/opt/peers/rejax/bin/python")
+    p.add_argument(
+        "--single_thread",
+        action="store_true",
+        help="CPU: one XLA compute thread per worker (steadier on an oversubscribed machine)",
+    )
     p.add_argument("--json_out", default=None)
     p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -278,10 +288,18 @@ def main() -> None:
         cases = [{**BASE, "total_timesteps": total, "seed_counts": args.seeds}]
 
     t0 = time.time()
-    out = {"argv": sys.argv, "device": args.device, "rounds": args.rounds, "cases": []}
+    out = {
+        "argv": sys.argv,
+        "device": args.device,
+        "single_thread": args.single_thread,
+        "rounds": args.rounds,
+        "cases": [],
+    }
     for cfg in cases:
         print(f"case {cfg['env_name']} seeds {cfg['seed_counts']}:", flush=True)
-        out["cases"].append(run_case(cfg, args.rounds, args.device, args.peer_python))
+        out["cases"].append(run_case(
+            cfg, args.rounds, args.device, args.peer_python, args.single_thread
+        ))
     out["wall_s"] = time.time() - t0
 
     first = out["cases"][0]
