@@ -6,11 +6,16 @@ on-policy log PF of the sampled action, the log PB of the edge that led into the
 log F(s). Because the log-probabilities are produced inside the scan, a loss differentiates straight
 through it: there is no second pass over the stored states.
 
-Padding: a trajectory may stop long before `max_steps` (hypergrid: dim * (H - 1) + 1 steps at most,
-but far fewer on average). Every step is wrapped in `lax.cond(all lanes done, skip, step)`, so a
-batch costs (longest trajectory IN THE BATCH) policy passes, forward and backward, not `max_steps`.
-(Under `vmap` over seeds the predicate becomes batched and `cond` turns into `select`: both
-branches then run. Sweeps pay the padding; single runs do not.)
+Padding: the scan always runs `max_steps` steps; lanes that have exited are carried along and
+masked (hypergrid: dim * (H - 1) + 1 steps at most, while a trained sampler's mean length is about
+half of that at 2x8 and a third at 4x16, so up to 2-3x of the network work is padding at large
+batch). Two ways around it were measured on CPU and did not pay: `skip_done=True` wraps each step in
+`lax.cond(all lanes done, skip, step)` (cost = longest trajectory in the batch), but under reverse-
+mode AD the cond's residual bookkeeping made whole training iterations ~1.25x SLOWER at hypergrid
+2x8 and 4x16, batch 16 (median of 5 interleaved pairs, docs/benchmarks/gfn.md); gathering the
+active lanes into power-of-two buckets (`lax.switch` over bucket sizes) gave no measurable gain at
+4x16, batch 512. `skip_done` stays available (off by default); under `vmap` its cond becomes a
+select and skips nothing.
 
 Sampling distribution (exploration): (1 - epsilon) * softmax(logits / temperature) + epsilon *
 uniform(valid actions). The recorded `log_pf` is always the on-policy log softmax(logits), which is
@@ -92,7 +97,7 @@ def forward_rollout(
     learned_pb: bool = False,
     exit_logit_from_reward: bool = False,
     keep_logits: bool = False,
-    skip_done: bool = True,
+    skip_done: bool = False,
 ) -> Trajectories:
     """Samples `num_trajectories` trajectories from s0 (see the module docstring).
 
@@ -229,8 +234,8 @@ def backward_rollout(
 
     One network pass per visited state, as in `forward_rollout`: the pass at s gives PB(.|s) (to
     sample the parent), log PB of the chosen parent, log F(s) and log PF of the forward action from s
-    to the child visited just before (exit at x). Steps after reaching s0 are skipped when the whole
-    batch is there. `terminal_obj`: [B, L]. Returns `Trajectories` laid out like `forward_rollout`.
+    to the child visited just before (exit at x). Runs `max_steps` steps (padded, as the forward
+    rollout). `terminal_obj`: [B, L]. Returns `Trajectories` laid out like `forward_rollout`.
     """
     B, T = terminal_obj.shape[0], env.max_steps
     v = lambda f: jax.vmap(f, in_axes=(0, None))  # noqa: E731
@@ -264,18 +269,8 @@ def backward_rollout(
         )
         return (parent, jnp.where(move, fwd, prev_fwd).astype(jnp.int32), finished | at_s0), rec
 
-    def skip(carry, k):
-        state = carry[0]
-        z = lambda dt: jnp.zeros((B,), dt)  # noqa: E731
-        rec = dict(obj=state.obj, actions=z(jnp.int32), valid=z(bool), log_pf=z(jnp.float32),
-                   log_pb=z(jnp.float32), log_flow=z(jnp.float32), log_r=z(jnp.float32))
-        return carry, rec
-
-    def body(carry, k):
-        return jax.lax.cond(jnp.all(carry[2]), skip, step, carry, k)
-
     init = (x, jnp.full((B,), env.exit_action, jnp.int32), jnp.zeros((B,), bool))
-    _, rec = jax.lax.scan(body, init, jnp.arange(T))
+    _, rec = jax.lax.scan(step, init, jnp.arange(T))
     length = rec["valid"].sum(0).astype(jnp.int32)
     t = jnp.arange(T)[:, None]
     src = jnp.where(t < length, length - 1 - t, 0)  # forward step t <- backward step n - t

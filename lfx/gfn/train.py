@@ -51,7 +51,7 @@ class GFNConfig:
     replay_capacity: int = 1000
     replay_batch: int = 0
     eval_every: int = 0
-    skip_done: bool = True
+    skip_done: bool = False
 
 
 @struct.dataclass

@@ -5,6 +5,8 @@ Bounds (fixed seed 0, batch 16, MLP 64-64, Adam lr 1e-3, log Z lr 0.1, on-policy
   DB, SubTB 1200 iterations: TV <= 0.02 and |log F(s0) - log Z_true| <= 0.05
   FM         600 iterations: TV <= 0.02 and |log Z - log Z_true| <= 0.05
   logZ-var  1200 iterations: TV <= 0.02 and |mean zeta - log Z_true| <= 0.05
+  TB + learned PB + replay (16 replayed trajectories sampled backwards per iteration), 1000
+            iterations: TV <= 0.02 and |log Z - log Z_true| <= 0.05
 TV is exact: the sampler's terminal distribution is computed by DP over the enumerated DAG.
 """
 
@@ -14,15 +16,22 @@ import pytest
 
 from lfx.gfn.train import GFNConfig, GFNHParams, make_train
 
-BUDGET = {"tb": 1000, "db": 1200, "subtb": 1200, "fm": 600, "logz_var": 1200}
+BUDGET = {  # name: (loss, iterations, learned_pb, replay_batch)
+    "tb": ("tb", 1000, False, 0),
+    "db": ("db", 1200, False, 0),
+    "subtb": ("subtb", 1200, False, 0),
+    "fm": ("fm", 600, False, 0),
+    "logz_var": ("logz_var", 1200, False, 0),
+    "tb_learned_pb_replay": ("tb", 1000, True, 16),
+}
 
 
-@pytest.mark.parametrize("loss", sorted(BUDGET))
-def test_loss_converges_on_hypergrid_2x8(loss):
-    n = BUDGET[loss]
+@pytest.mark.parametrize("name", sorted(BUDGET))
+def test_loss_converges_on_hypergrid_2x8(name):
+    loss, n, learned_pb, replay = BUDGET[name]
     cfg = GFNConfig(
         env_kwargs=(("dim", 2), ("height", 8), ("r0", 0.1)), loss=loss, batch_size=16,
-        num_iterations=n, hidden=(64, 64), eval_every=n,
+        num_iterations=n, hidden=(64, 64), eval_every=n, learned_pb=learned_pb, replay_batch=replay,
     )
     train = jax.jit(make_train(cfg))
     _, m = train(jax.random.key(0), GFNHParams(lr=1e-3, logz_lr=0.1))
