@@ -42,7 +42,7 @@ def main(_):
     hp = OCGFNHParams(lr=c.lr, epsilon=c.epsilon, tb_coef=c.tb_coef)
     finals, curves = [], []
     with open(os.path.join(_WORKDIR.value, "metrics.jsonl"), "w") as f:
-        for seed in range(c.seeds):
+        for seed in range(c.first_seed, c.first_seed + c.seeds):
             t0 = time.time()
             _, m = pre(jax.random.key(seed), hp)
             s = np.asarray(m["pretrain/success"])

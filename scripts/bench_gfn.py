@@ -7,6 +7,7 @@ path (log-probs saved while sampling, not recomputed). Runs are interleaved (lfx
 ...) and the MEDIAN of the per-pair ratios is reported.
 
     python scripts/bench_gfn.py --peer_python=/opt/peers/torchgfn/bin/python --repeats=3
+    python scripts/bench_gfn.py --ablate_skip --batches=16      # lfx only: cond-skip on vs off
 
 The torchgfn side runs in its own virtual environment: this script re-invokes itself there with
 `--peer-worker` (that code path imports torch only, never jax).
@@ -90,6 +91,33 @@ def make_lfx(dim: int, height: int, batch: int, iters: int):
     return run
 
 
+def ablate_skip(grids: str, batch: int, iters: int, repeats: int) -> None:
+    """lfx alone: training time with `skip_done=False` / `True` (cond-skip of finished steps)."""
+    import jax  # noqa: PLC0415
+
+    from lfx.gfn.train import GFNConfig, GFNHParams, make_train  # noqa: PLC0415
+
+    for grid in grids.split(","):
+        dim, height = (int(v) for v in grid.split("x"))
+        fns = {}
+        for skip in (True, False):
+            cfg = GFNConfig(env_kwargs=(("dim", dim), ("height", height), ("r0", 0.1)), loss="tb",
+                            batch_size=batch, num_iterations=iters, hidden=(256, 256), skip_done=skip)
+            fns[skip] = jax.jit(make_train(cfg))
+            jax.block_until_ready(fns[skip](jax.random.key(0), GFNHParams()))
+        ratios = []
+        for r in range(repeats):
+            t = {}
+            for skip in (True, False):
+                t0 = time.perf_counter()
+                jax.block_until_ready(fns[skip](jax.random.key(r + 1), GFNHParams()))
+                t[skip] = time.perf_counter() - t0
+            ratios.append(t[False] / t[True])
+        print(json.dumps({"grid": grid, "batch": batch, "iters": iters,
+                          "speedup_of_skip_done_median": statistics.median(ratios),
+                          "ratios": [round(x, 2) for x in ratios]}), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--peer-worker", action="store_true")
@@ -98,13 +126,18 @@ def main() -> None:
     ap.add_argument("--batches", default="16,128,512")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=2.0, help="target seconds per timed run")
+    ap.add_argument("--min_iters", type=int, default=30, help="fewest timed torchgfn iterations")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest on the shared 2-core box)")
     ap.add_argument("--dim", type=int)
     ap.add_argument("--height", type=int)
     ap.add_argument("--batch", type=int)
     ap.add_argument("--iters", type=int)
     ap.add_argument("--out", default="")
+    ap.add_argument("--ablate_skip", action="store_true", help="lfx only: skip_done on vs off")
     a = ap.parse_args()
+    if a.ablate_skip:
+        ablate_skip(a.grids, int(a.batches.split(",")[0]), 300, 5)
+        return
     if a.peer_worker:
         print(json.dumps(peer_worker(a.dim, a.height, a.batch, a.iters, 5, a.threads)))
         return
@@ -123,10 +156,10 @@ def main() -> None:
         dim, height = (int(v) for v in grid.split("x"))
         for batch in (int(b) for b in a.batches.split(",")):
             # size the runs so each side takes about `--seconds`
-            probe = peer(dim, height, batch, 5)
-            p_iters = max(5, int(a.seconds * probe["its"]))
+            probe = peer(dim, height, batch, 10)
+            p_iters = max(a.min_iters, int(a.seconds * probe["its"]))
             # one compilation per setting: size lfx's run from the peer's speed (assume ~3x)
-            l_iters = max(20, int(3 * a.seconds * probe["its"]))
+            l_iters = max(3 * a.min_iters, int(3 * a.seconds * probe["its"]))
             run = make_lfx(dim, height, batch, l_iters)
             ratios, lfx_its, peer_its = [], [], []
             for r in range(a.repeats):

@@ -11,6 +11,7 @@ def get_config(variant: str = "hypergrid"):
     c.env = "hypergrid"
     c.env_kwargs = {"dim": 2, "height": 8}
     c.seeds = 5
+    c.first_seed = 0
     c.batch_size = 64
     c.num_iterations = 3000
     c.hidden = (128, 128)
