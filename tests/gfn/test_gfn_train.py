@@ -11,6 +11,7 @@ TV is exact: the sampler's terminal distribution is computed by DP over the enum
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -49,3 +50,24 @@ def test_invalid_config_raises_before_compiling():
         make_train(GFNConfig(loss="nope"))
     with pytest.raises(ValueError, match="Flow matching"):
         make_train(GFNConfig(loss="fm", learned_pb=True))
+
+
+def test_vmap_over_hparams_equals_single_runs_and_no_retrace():
+    cfg = GFNConfig(env_kwargs=(("dim", 2), ("height", 4)), loss="subtb", batch_size=4,
+                    num_iterations=20, hidden=(16,))
+    train = make_train(cfg)
+    traces = []
+
+    def counted(key, hp):
+        traces.append(1)
+        return train(key, hp)
+
+    hps = GFNHParams(lr=jnp.array([1e-3, 3e-3]), logz_lr=jnp.array([0.1, 0.05]),
+                     epsilon=jnp.array([0.0, 0.2]), temperature=jnp.array([1.0, 2.0]),
+                     subtb_lambda=jnp.array([0.9, 0.5]))
+    _, mv = jax.jit(jax.vmap(train, in_axes=(None, 0)))(jax.random.key(3), hps)
+    single = jax.jit(counted)
+    for i in range(2):
+        _, m = single(jax.random.key(3), jax.tree.map(lambda x: x[i], hps))
+        np.testing.assert_allclose(mv["train/loss"][i], m["train/loss"], rtol=2e-4, atol=1e-5)
+    assert len(traces) == 1  # a new traced hyperparameter value does not retrace
