@@ -5,10 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lfx.lm import (KVCache, LlamaConfig, apply_rope, attention, forward, init_cache, init_params,
+from lfx.lm import (KVCache, LlamaConfig, apply_rope, attention, init_cache, init_params,
                     rope_angles, tiny_config)
+from lfx.lm import forward as _forward
 from lfx.lm.gguf_loader import permute_rotary, unpermute_rotary
 
+forward = jax.jit(_forward, static_argnums=1)  # one compile per shape instead of eager ops
 CFG = tiny_config(40, dim=32, n_layers=2, n_heads=4, n_kv_heads=2, hidden_dim=48)
 
 
