@@ -33,6 +33,11 @@ _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(__file__), "configs", "meta_eval.py:cartpole_cpu")
 )
 _WORKDIR = flags.DEFINE_string("workdir", "runs/eval_objective", "Output folder.")
+_CELLS = flags.DEFINE_string(
+    "cells", "", "Comma-separated indices of the (env, lifetime) cells to train (default: all); "
+    "each cell appends to results_partial.jsonl and curves_<i>.npy, so cells can run in separate "
+    "processes (one per cell, with a timeout) and be aggregated with --aggregate.")
+_AGGREGATE = flags.DEFINE_bool("aggregate", False, "Only aggregate saved cells: summary + plots.")
 
 TA_CFG = lpo.DRIFT_CONFIGS["ta_lpo_ppo_init"]
 
@@ -76,20 +81,37 @@ def main(argv):
     os.makedirs(_WORKDIR.value, exist_ok=True)
     pop, originals = objective_params(c.objectives)
     names = list(c.objectives)
+    # The x1 meta-training cell, then held-out environments, then the other lifetimes.
     runs = [(c.meta_env, m) for m in c.lifetime_multipliers]
-    runs += [(e, m) for e in c.heldout_envs for m in c.heldout_multipliers]
+    runs = runs[:1] + [(e, m) for e in c.heldout_envs for m in c.heldout_multipliers] + runs[1:]
     rows, curves_by = [], {}
     t0 = time.time()
+    wd = _WORKDIR.value
+    todo = [int(x) for x in _CELLS.value.split(",")] if _CELLS.value else list(range(len(runs)))
     for i, (env, mult) in enumerate(runs):
+        if _AGGREGATE.value or i not in todo:
+            part = os.path.join(wd, "results_partial.jsonl")
+            got = [json.loads(x) for x in open(part)] if os.path.exists(part) else []
+            got = [r for r in got if r["env"] == env and r["lifetime_x"] == mult]
+            if not got:
+                continue
+            rows += got[-len(names) * c.num_seeds:]
+            if os.path.exists(os.path.join(wd, f"curves_{i}.npy")):
+                curves_by[(env, mult)] = np.load(os.path.join(wd, f"curves_{i}.npy"))
+            continue
         t = time.time()
         final, curves = evaluate(c, env, c.base_timesteps * mult, pop, len(names), jax.random.key(c.seed + i))
         curves_by[(env, mult)] = curves
+        np.save(os.path.join(wd, f"curves_{i}.npy"), curves)
         for o, name in enumerate(names):
             for s in range(c.num_seeds):
                 rows.append({"objective": name, "env": env, "lifetime_x": mult, "seed": s,
                              "final_return": float(final[o, s])})
         print(f"{env} x{mult}: " + ", ".join(f"{n}={final[o].mean():.1f}" for o, n in enumerate(names)),
               f"({time.time() - t:.0f}s)", flush=True)
+        with open(os.path.join(_WORKDIR.value, "results_partial.jsonl"), "a") as f:
+            for r in rows[-len(names) * c.num_seeds:]:
+                f.write(json.dumps(r) + "\n")
     with open(os.path.join(_WORKDIR.value, "results.jsonl"), "w") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
@@ -97,6 +119,7 @@ def main(argv):
     summary = {}
     lines = ["| env | lifetime | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     norm = {n: [] for n in names}
+    runs = [(e, m) for e, m in runs if any(r["env"] == e and r["lifetime_x"] == m for r in rows)]
     for env, mult in runs:
         cell = {}
         for n in names:
@@ -128,7 +151,9 @@ def plot(c, names, runs, curves_by, originals, workdir):
 
     envs = sorted({e for e, _ in runs}, key=lambda e: e != c.meta_env)
     for env in envs:
-        mults = [m for e, m in runs if e == env]
+        mults = [m for e, m in runs if e == env and (e, m) in curves_by]
+        if not mults:
+            continue
         fig, axes = plt.subplots(1, len(mults), figsize=(3.2 * len(mults), 3), squeeze=False)
         for ax, m in zip(axes[0], mults):
             cur = curves_by[(env, m)]
