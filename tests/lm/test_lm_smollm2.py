@@ -130,9 +130,10 @@ def test_constrained_generation_always_parses(smol):
                "decimals:", "Propose x:"]
     ids, lengths = left_pad([tok.encode(tok.apply_chat_template([{"role": "user", "content": p}]))
                              for p in prompts], tok.pad_id)
-    for temperature in (0.0, 1.0):
-        out, n = generate(params, config, ids, lengths, key=jax.random.key(3),
-                          max_new_tokens=9, temperature=temperature, fsm=fsm)
-        for b in range(len(prompts)):
-            text = tok.decode(np.asarray(out[b, :int(n[b])]))
-            assert re.fullmatch(r"-?\d{1,3}\.\d\d;", text), text
+    # Sampling at temperature 1 (greedy constrained decoding is covered on random FSMs in
+    # test_lm_generate.py; one SmolLM2 program is compiled here).
+    out, n = generate(params, config, ids, lengths, key=jax.random.key(3), max_new_tokens=9,
+                      temperature=1.0, fsm=fsm)
+    for b in range(len(prompts)):
+        text = tok.decode(np.asarray(out[b, :int(n[b])]))
+        assert re.fullmatch(r"-?\d{1,3}\.\d\d;", text), text
