@@ -1,5 +1,6 @@
 """GFlowNet environments: worked examples, masks, backward-of-forward identity, exact targets."""
 
+import functools
 import itertools
 
 import jax
@@ -10,6 +11,7 @@ import pytest
 from lfx.gfn.base import GFNState
 from lfx.gfn.bitseq import make_bitseq, make_modes, words_to_bits
 from lfx.gfn.exact import _batch_state, enumerate_states, exact_target
+from lfx.gfn.game24 import apply_op, make_game24, solutions_bruteforce
 from lfx.gfn.hypergrid import HypergridParams, hypergrid_reward, make_hypergrid
 from lfx.gfn.ising import make_ising, torus_edges
 from lfx.gfn.networks import make_policy
@@ -20,6 +22,7 @@ ENVS = {
     "hypergrid3x5": lambda: make_hypergrid(3, 5, r0=0.1),
     "bitseq8_2": lambda: make_bitseq(8, 2, num_modes=4),
     "ising3": lambda: make_ising(3, coupling=0.3, field=0.1),
+    "game24": lambda: make_game24((4, 7, 8, 8)),
 }
 
 
@@ -147,42 +150,53 @@ def test_rollout_never_samples_invalid_actions(name):
         assert bool(jnp.all(s.done))
 
 
-@pytest.mark.parametrize("name", ["hypergrid3x5", "bitseq8_2", "ising3"])
+@functools.lru_cache(maxsize=None)
+def _states(name):
+    env, ep = ENVS[name]()
+    return enumerate_states(env, ep)
+
+
+@pytest.mark.parametrize("name", ["hypergrid3x5", "bitseq8_2", "ising3", "game24"])
 def test_backward_of_forward_is_identity(name):
     env, ep = ENVS[name]()
-    levels = enumerate_states(env, ep)
-    states = np.concatenate(levels)
+    states = np.concatenate(_states(name))
     rng = np.random.default_rng(0)
     states = states[rng.choice(len(states), size=min(len(states), 300), replace=False)]
-    st = _batch_state(env, states)
-    acts = jnp.arange(env.exit_action)
+    A, Ab = env.exit_action, env.num_backward_actions
     vv = lambda f: jax.vmap(jax.vmap(f, in_axes=(None, 0, None)), in_axes=(0, None, None))  # noqa: E731
-    fmask = np.asarray(jax.vmap(env.forward_mask, in_axes=(0, None))(st, ep))[:, :-1]
-    child = vv(env.apply_forward)(st, acts, ep)
-    bwd = vv(env.backward_action)(st, acts, ep)
     flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
-    child_f = jax.tree.map(flat, child)
-    back = jax.vmap(env.apply_backward, in_axes=(0, 0, None))(child_f, flat(bwd), ep)
-    fwd_again = jax.vmap(env.forward_action, in_axes=(0, 0, None))(child_f, flat(bwd), ep)
-    cmask = np.asarray(jax.vmap(env.backward_mask, in_axes=(0, None))(child_f, ep))
-    ok = fmask.reshape(-1)
-    src = np.repeat(states, env.exit_action, axis=0)
-    np.testing.assert_array_equal(np.asarray(back.obj)[ok], src[ok])
-    np.testing.assert_array_equal(np.asarray(fwd_again)[ok], np.tile(np.asarray(acts), len(states))[ok])
-    assert np.take_along_axis(cmask, np.asarray(flat(bwd))[:, None], 1)[ok].all()
-    # forward of backward: every valid parent leads back by its forward action
-    bmask = np.asarray(jax.vmap(env.backward_mask, in_axes=(0, None))(st, ep))
-    bacts = jnp.arange(env.num_backward_actions)
-    par = vv(env.apply_backward)(st, bacts, ep)
-    fa = vv(env.forward_action)(st, bacts, ep)
-    par_f = jax.tree.map(flat, par)
-    again = jax.vmap(env.apply_forward, in_axes=(0, 0, None))(par_f, flat(fa), ep)
-    pmask = np.asarray(jax.vmap(env.forward_mask, in_axes=(0, None))(par_f, ep))
-    okb = bmask.reshape(-1)
-    np.testing.assert_array_equal(
-        np.asarray(again.obj)[okb], np.repeat(states, env.num_backward_actions, 0)[okb]
-    )
-    assert np.take_along_axis(pmask, np.asarray(flat(fa))[:, None], 1)[okb].all()
+    vm = lambda f: jax.vmap(f, in_axes=(0, None))  # noqa: E731
+    vm2 = lambda f: jax.vmap(f, in_axes=(0, 0, None))  # noqa: E731
+
+    @jax.jit
+    def check(obj):
+        st = _batch_state(env, obj)
+        acts = jnp.arange(A)
+        child_f = jax.tree.map(flat, vv(env.apply_forward)(st, acts, ep))
+        bwd = flat(vv(env.backward_action)(st, acts, ep))
+        bacts = jnp.arange(Ab)
+        par_f = jax.tree.map(flat, vv(env.apply_backward)(st, bacts, ep))
+        fa = flat(vv(env.forward_action)(st, bacts, ep))
+        return dict(
+            fmask=vm(env.forward_mask)(st, ep)[:, :-1].reshape(-1),
+            back=vm2(env.apply_backward)(child_f, bwd, ep).obj,
+            fwd_again=vm2(env.forward_action)(child_f, bwd, ep),
+            cmask=jnp.take_along_axis(vm(env.backward_mask)(child_f, ep), bwd[:, None], 1)[:, 0],
+            bmask=vm(env.backward_mask)(st, ep).reshape(-1),
+            again=vm2(env.apply_forward)(par_f, fa, ep).obj,
+            pmask=jnp.take_along_axis(vm(env.forward_mask)(par_f, ep), fa[:, None], 1)[:, 0],
+        )
+
+    r = jax.tree.map(np.asarray, check(jnp.asarray(states)))
+    ok = r["fmask"]
+    # backward of forward: undoing a valid forward action returns to the state, by a valid action
+    np.testing.assert_array_equal(r["back"][ok], np.repeat(states, A, axis=0)[ok])
+    np.testing.assert_array_equal(r["fwd_again"][ok], np.tile(np.arange(A), len(states))[ok])
+    assert r["cmask"][ok].all()
+    # forward of backward: every valid parent leads back by its (valid) forward action
+    okb = r["bmask"]
+    np.testing.assert_array_equal(r["again"][okb], np.repeat(states, Ab, 0)[okb])
+    assert r["pmask"][okb].all()
 
 
 def test_state_counts_by_enumeration():
@@ -199,3 +213,29 @@ def test_invalid_configs_raise():
         make_bitseq(7, 2)
     with pytest.raises(ValueError, match="height"):
         make_hypergrid(2, 1)
+
+
+def test_game24_solutions_match_bruteforce_fractions():
+    env, ep = ENVS["game24"]()
+    levels = _states("game24")
+    assert [len(lv) for lv in levels[:2]] == [1, 36]
+    last = levels[-1]
+    assert len(last) <= 3888
+    solved = np.asarray(jax.jit(jax.vmap(env.is_solved))(jnp.asarray(last)))
+    seqs = sorted(tuple(int(a) for a in o[32:35]) for o in last[solved])
+    ref = sorted(solutions_bruteforce((4, 7, 8, 8)))
+    assert len(ref) > 0 and seqs == ref
+    # worked example: (7 - 8 / 8) * 4 = 24 with exact fractions; 8 / 3 stays a fraction
+    n, d, ok = apply_op(jnp.int32(4), (jnp.int32(8), jnp.int32(1)), (jnp.int32(3), jnp.int32(1)))
+    assert (int(n), int(d), bool(ok)) == (8, 3, True)
+    n, d, ok = apply_op(jnp.int32(5), (jnp.int32(0), jnp.int32(1)), (jnp.int32(3), jnp.int32(1)))
+    assert not bool(ok)  # 3 / 0 is masked
+    # slots [4, 7, 8, 8]; pairs (0,1)..(2,3) are 0..5: 8 / 8 -> [4, 7, 1, _], 7 - 1 -> [4, 6, _, _],
+    # 4 * 6 -> [24, _, _, _]
+    s = env.init_state()
+    for a in (5 * 6 + 4, 3 * 6 + 2, 0 * 6 + 1):
+        assert bool(env.forward_mask(s, ep)[a])
+        s = env.step_forward(s, jnp.int32(a), ep)
+    assert bool(env.forward_mask(s, ep)[-1]) and int(env.forward_mask(s, ep).sum()) == 1
+    assert bool(env.is_solved(s.obj))
+    np.testing.assert_allclose(env.log_reward(s, ep), np.log(100.0), rtol=1e-6)
