@@ -159,7 +159,11 @@ def attention(q: jax.Array, k, v, mask: jax.Array) -> jax.Array:
 
 
 def _block(config: LlamaConfig, h, layer, cos, sin, kv_fn):
-    """One pre-norm decoder block; `kv_fn(k, v) -> (keys, values, mask)` supplies the context."""
+    """One pre-norm decoder block.
+
+    `kv_fn(k, v) -> (keys, values, mask, extra)` turns the block's new rotated keys/values
+    [B, T, Hkv, hd] into the attended context (see `attention`); `extra` is returned as is.
+    """
     c = config
     B, T, _ = h.shape
     x = rms_norm(h, layer["attn_norm"], c.norm_eps)
