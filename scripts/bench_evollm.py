@@ -6,7 +6,8 @@
 One generation = jitted ask + BBOB sphere evaluation + jitted tell, whose host callback formats the
 prompts, runs ONE batched constrained `generate` over all blocks and parses the proposals. After a
 warm-up generation (compilation), `--reps` generations are timed; the median is reported with the
-LM call's own share (time inside `generate` + decode). The machine is shared and noisy: rerun and
+LM call's own share (time inside `generate` + decode) and the process CPU seconds per generation
+(all threads; on an idle machine wall time is about CPU seconds / cores in use). The machine is shared and noisy: rerun and
 compare medians, not single numbers.
 """
 
@@ -61,17 +62,19 @@ def main(_):
         ask, tell = jax.jit(ev.ask), jax.jit(ev.tell)
         params = ev.default_params
         state = ev.init(jax.random.key(0), jnp.zeros(d), params)
-        walls = []
+        walls, cpus = [], []
         for g in range(_REPS.value + 1):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             pop, state = ask(jax.random.key(g), state, params)
             fit, _ = fitness(jax.random.key(g), pop, task)
             state, m = tell(jax.random.key(100 + g), pop, fit, state, params)
             jax.block_until_ready(state.mean)
             walls.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - c)
         row = {"lm": _LM.value, "dims": d, "context_length": L, "block_size": k, "x_decimals": dec,
                "num_blocks": ev.num_blocks, "first_gen_s": walls[0],
                "median_gen_s": float(np.median(walls[1:])), "median_lm_s": float(np.median(lm_time[1:])),
+               "median_cpu_s": float(np.median(cpus[1:])), "load_avg_1m": os.getloadavg()[0],
                "reps": _REPS.value, "cpu_count": os.cpu_count()}
         print(json.dumps(row), flush=True)
         with open(_OUT.value, "a") as f:
