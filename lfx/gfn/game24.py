@@ -94,10 +94,7 @@ class Game24(GFNEnv):
         return obj[35]
 
     def initial_obj(self):
-        lv = np.zeros((4, 4, 2), np.int32)
-        lv[0, :, 0] = self.numbers
-        lv[0, :, 1] = 1
-        return jnp.asarray(np.concatenate([lv.reshape(-1), [-1, -1, -1, 0]]).astype(np.int32))
+        return jnp.asarray(puzzle_obj(self.numbers))
 
     def current(self, obj):
         """[4, 2] numbers at the current depth (den 0 = empty)."""
@@ -164,7 +161,7 @@ class Game24(GFNEnv):
         filled = (cur[:, 1] != 0).astype(jnp.float32)
         val = jnp.where(filled > 0, cur[:, 0] / jnp.where(filled > 0, cur[:, 1], 1.0), 0.0)
         feats = jnp.stack([val / 24.0, filled], 1).reshape(-1)
-        onehot = jax.nn.one_hot(jnp.asarray(self.numbers), 14).reshape(-1)
+        onehot = jax.nn.one_hot(self._levels(obj)[0, :, 0], 14).reshape(-1)  # the puzzle itself
         depth = jax.nn.one_hot(self._depth(obj), 4)
         integer = (cur[:, 1] == 1).astype(jnp.float32) * filled
         near = jnp.exp(-jnp.abs(val - 24.0)) * filled
@@ -172,6 +169,33 @@ class Game24(GFNEnv):
 
     def terminal_objects(self) -> np.ndarray:
         raise ValueError("Game24's terminal objects are enumerated with lfx.gfn.exact.enumerate_states.")
+
+
+def puzzle_obj(numbers) -> np.ndarray:
+    """[36] int32 start object of a puzzle (pass a batch of these as `init_obj` to a rollout:
+    the observation carries the puzzle, so one policy serves many puzzles)."""
+    lv = np.zeros((4, 4, 2), np.int32)
+    lv[0, :, 0] = numbers
+    lv[0, :, 1] = 1
+    return np.concatenate([lv.reshape(-1), [-1, -1, -1, 0]]).astype(np.int32)
+
+
+def solvable(numbers) -> bool:
+    """Whether 24 can be reached (recursive search over Fractions)."""
+
+    def rec(vals):
+        if len(vals) == 1:
+            return vals[0] == 24
+        for i in range(len(vals)):
+            for j in range(i + 1, len(vals)):
+                a, b = vals[i], vals[j]
+                rest = [v for k, v in enumerate(vals) if k not in (i, j)]
+                outs = [a + b, a * b, a - b, b - a] + ([a / b] if b else []) + ([b / a] if a else [])
+                if any(rec(rest + [o]) for o in outs):
+                    return True
+        return False
+
+    return rec([Fraction(x) for x in numbers])
 
 
 def solutions_bruteforce(numbers) -> list[tuple[int, int, int]]:

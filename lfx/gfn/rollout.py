@@ -98,6 +98,7 @@ def forward_rollout(
     exit_logit_from_reward: bool = False,
     keep_logits: bool = False,
     skip_done: bool = False,
+    init_obj: jax.Array | None = None,
 ) -> Trajectories:
     """Samples `num_trajectories` trajectories from s0 (see the module docstring).
 
@@ -112,11 +113,14 @@ def forward_rollout(
       exit_logit_from_reward: replace the exit logit by log R(s) (flow matching's edge flows).
       keep_logits: also store masked forward logits and masks (flow matching needs them).
       skip_done: skip steps once every lane has exited (see module docstring).
+      init_obj: optional [B, L] start objects (e.g. one Game24 puzzle per lane); default s0.
     """
     B, T, A = num_trajectories, env.max_steps, env.num_actions
     v = lambda f: jax.vmap(f, in_axes=(0, None))  # noqa: E731
     v2 = lambda f: jax.vmap(f, in_axes=(0, 0, None))  # noqa: E731
     s0 = jax.vmap(lambda _: env.init_state())(jnp.arange(B))
+    if init_obj is not None:
+        s0 = s0.replace(obj=jnp.asarray(init_obj, jnp.int32))
     n_keep = A if keep_logits else 0
 
     def step(carry, t):
