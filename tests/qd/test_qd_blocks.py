@@ -99,7 +99,7 @@ def test_evaluation_budget_is_exact_and_never_exceeded():
 
 def test_gaussian_mutation_statistics_and_clip():
     g = jnp.zeros((4000, 5))
-    out = mutation.gaussian_mutation(jax.random.key(0), g, sigma=0.5, mutation_prob=0.9, clip=(-5, 5))
+    out = jax.jit(lambda k, g: mutation.gaussian_mutation(k, g, sigma=0.5, mutation_prob=0.9, clip=(-5, 5)))(jax.random.key(0), g)
     changed = np.asarray((out != 0).any(1))
     assert abs(changed.mean() - 0.9) < 0.02
     assert abs(np.asarray(out)[changed].std() - 0.5) < 0.02
@@ -109,7 +109,7 @@ def test_gaussian_mutation_statistics_and_clip():
 
 def test_mlp_policy_matches_numpy():
     pol = MLPPolicy(3, 2, (4, 5))
-    g = pol.init(jax.random.key(0))
+    g = jax.jit(pol.init)(jax.random.key(0))
     assert g.shape == (pol.num_params,) == (3 * 4 + 4 + 4 * 5 + 5 + 5 * 2 + 2,)
     x = np.array([0.3, -1.0, 2.0], np.float32)
     gn = np.asarray(g)
@@ -117,7 +117,7 @@ def test_mlp_policy_matches_numpy():
     w1, b1 = gn[16:36].reshape(4, 5), gn[36:41]
     w2, b2 = gn[41:51].reshape(5, 2), gn[51:53]
     want = np.tanh(np.tanh(np.tanh(x @ w0 + b0) @ w1 + b1) @ w2 + b2)
-    np.testing.assert_allclose(pol.apply(g, jnp.asarray(x)), want, rtol=1e-5)
+    np.testing.assert_allclose(jax.jit(pol.apply)(g, jnp.asarray(x)), want, rtol=1e-5)
 
 
 def test_grid_coverage_and_uniformity():

@@ -72,7 +72,7 @@ def test_hard_maze_walls_block():
     # Drive straight up from (0.15, 0.15): the obstacle wall (0.14, 0.45)-(0, 0.65) ends 0.01 to the
     # left of the robot's path, so the robot (radius 0.015) must stop where its distance to that end
     # point is one radius: y = 0.45 - sqrt(0.015^2 - 0.01^2), at most one step (0.002) short of it.
-    s, (_, traj) = _run(env, params, jnp.ones((800, 2)))
+    s, (_, traj) = _run(env, params, jnp.ones((250, 2)))
     y = np.asarray(traj.pos)[:, 1]
     assert np.all(np.diff(y) >= -1e-7)
     stop_y = 0.45 - np.sqrt(0.015**2 - 0.01**2)
