@@ -28,6 +28,10 @@ EnvFactory = Callable[..., tuple[Any, Any]]
 # lfx's own environments. Later subsystems add a line here: "Name": "module.path:factory".
 _LFX_ENVS: dict[str, str | EnvFactory] = {
     "Curling-sparse": "lfx.envs.sparse.curling:make",
+    "GFN-Hypergrid": "lfx.gfn.hypergrid:make_hypergrid",
+    "GFN-BitSequence": "lfx.gfn.bitseq:make_bitseq",
+    "GFN-Ising": "lfx.gfn.ising:make_ising",
+    "GFN-Game24": "lfx.gfn.game24:make_game24",
     "HardMaze-sparse": "lfx.envs.sparse.hard_maze:make",
     "RedundantArm-sparse": "lfx.envs.sparse.redundant_arm:make",
     "PointMass-sparse": "lfx.envs.sparse.point_mass:make",
