@@ -38,7 +38,6 @@ def _task(name):
 
 def peer_server():
     """Runs inside the QDax venv: reads 'task generations' lines, answers seconds per run."""
-    import functools  # noqa: F401, PLC0415
 
     import jax  # noqa: PLC0415
     import jax.numpy as jnp  # noqa: PLC0415

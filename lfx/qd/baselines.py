@@ -22,7 +22,7 @@ import optax
 
 from lfx.qd import metrics
 from lfx.qd.mutation import gaussian_mutation
-from lfx.qd.task import Task, Tracker, evaluate_granted, init_tracker, summary
+from lfx.qd.task import Task, evaluate_granted, init_tracker, summary
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,7 +36,7 @@ import numpy as np
 
 from lfx.qd.explore import Explorer, ExplorerConfig
 from lfx.qd.mutation import gaussian_mutation
-from lfx.qd.task import Task, Tracker, evaluate_granted, init_tracker, summary
+from lfx.qd.task import Task, evaluate_granted, init_tracker, summary
 
 
 @dataclasses.dataclass(frozen=True)
