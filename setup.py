@@ -37,6 +37,9 @@ EXTRAS = {
         "nbclient",
         "ipykernel",
         "gguf>=0.10",
+        # Oracles for the tokenizer tests (regex engine, the GGUF's jinja chat template).
+        "regex",
+        "jinja2",
         "ruff",
     ],
 }
