@@ -127,12 +127,12 @@ def main(argv):
                           and r["lifetime_x"] == mult])
             cell[n] = (float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0)
         ppo_mean = cell["ppo"][0] if "ppo" in cell else 1.0
-        for n in names:
-            norm[n].append(cell[n][0] / ppo_mean if ppo_mean else np.nan)
+        for n in names:  # signed relative difference to PPO: > 0 is better, whatever the sign of returns
+            norm[n].append((cell[n][0] - ppo_mean) / abs(ppo_mean) if ppo_mean else np.nan)
         summary[f"{env}_x{mult:g}"] = cell
         lines.append(f"| {env} | x{mult:g} | " + " | ".join(f"{m:.1f} ± {s:.1f}" for m, s in cell.values()) + " |")
-    lines.append("| **mean return / PPO** | all | " + " | ".join(f"{np.mean(norm[n]):.3f}" for n in names) + " |")
-    summary["mean_return_over_ppo"] = {n: float(np.mean(norm[n])) for n in names}
+    lines.append("| **mean (R - R_PPO) / abs(R_PPO)** | all | " + " | ".join(f"{np.mean(norm[n]):.3f}" for n in names) + " |")
+    summary["mean_relative_improvement_over_ppo"] = {n: float(np.mean(norm[n])) for n in names}
     summary["wall_time_s"] = time.time() - t0
     summary["command"] = "python " + " ".join(sys.argv)
     with open(os.path.join(_WORKDIR.value, "summary.json"), "w") as f:
