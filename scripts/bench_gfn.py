@@ -20,7 +20,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import time
 
 REWARD = {"R0": 0.1, "R1": 0.5, "R2": 2.0}
