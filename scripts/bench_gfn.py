@@ -132,6 +132,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int)
     ap.add_argument("--iters", type=int)
     ap.add_argument("--out", default="")
+    ap.add_argument("--lfx_single_thread", action="store_true",
+                    help="restrict XLA to one CPU thread (same thread budget as the peer)")
     ap.add_argument("--ablate_skip", action="store_true", help="lfx only: skip_done on vs off")
     a = ap.parse_args()
     if a.ablate_skip:
@@ -141,6 +143,9 @@ def main() -> None:
         print(json.dumps(peer_worker(a.dim, a.height, a.batch, a.iters, 5, a.threads)))
         return
 
+    if a.lfx_single_thread:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+                                   " intra_op_parallelism_threads=1").strip()
     import jax  # noqa: PLC0415
 
     def peer(dim, height, batch, iters):
