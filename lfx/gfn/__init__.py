@@ -1,9 +1,11 @@
 """GFlowNets in JAX: construction DAGs with masks, losses, rollouts, exact metrics and recipes.
 
 Submodules (import what you use; importing `lfx.gfn` stays cheap):
-  base, hypergrid, positional, bitseq, ising  -- environments (gymnax 1.0 compatible)
-  networks, rollout                           -- MLP policy, batched differentiable rollouts
-  losses                                      -- FM, DB, TB, SubTB, log-partition variance (LOSSES)
-  exact, metrics                              -- enumeration, exact flows, TV/JSD/logZ/modes
-  replay, train                               -- replay buffer, `make_train(config)` recipe
+  base, hypergrid, positional, bitseq, ising, game24  -- environments (gymnax 1.0 compatible)
+  networks, rollout                                   -- MLP policy, batched differentiable rollouts
+  losses                                              -- FM, DB, TB, SubTB, log-partition variance
+  exact, metrics                                      -- enumeration, exact flows, TV/JSD/logZ/modes
+  replay, train                                       -- replay buffer, `make_train(config)` recipe
+  ocgfn                                               -- outcome-conditioned pre-training (OC-GFN)
+  flow_of_reasoning                                   -- TB vs REINFORCE policy on Game24 (FoR)
 """
