@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from experiments.es_bbob import build_strategy, load_lm  # noqa: E402
+from experiments.es_common import build_strategy, load_lm  # noqa: E402
 from lfx.es import make_search, neuro  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(

@@ -25,7 +25,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from experiments.es_bbob import load_lm  # noqa: E402
+from experiments.es_common import load_lm  # noqa: E402
 from lfx.es import bbob  # noqa: E402
 from lfx.es.evollm import EvoLLM, EvoLLMConfig  # noqa: E402
 
