@@ -98,6 +98,7 @@ def forward_rollout(
     exit_logit_from_reward: bool = False,
     keep_logits: bool = False,
     skip_done: bool = False,
+    skip_chunk: int = 0,
     init_obj: jax.Array | None = None,
 ) -> Trajectories:
     """Samples `num_trajectories` trajectories from s0 (see the module docstring).
@@ -113,6 +114,8 @@ def forward_rollout(
       exit_logit_from_reward: replace the exit logit by log R(s) (flow matching's edge flows).
       keep_logits: also store masked forward logits and masks (flow matching needs them).
       skip_done: skip steps once every lane has exited (see module docstring).
+      skip_chunk: if > 0, run the steps in chunks of this many under one `lax.cond` each, skipping
+        whole chunks once every lane has exited (the cond's cost is paid once per chunk).
       init_obj: optional [B, L] start objects (e.g. one Game24 puzzle per lane); default s0.
     """
     B, T, A = num_trajectories, env.max_steps, env.num_actions
@@ -190,7 +193,23 @@ def forward_rollout(
         return jax.lax.cond(jnp.all(carry[0].done), skip, step, carry, t)
 
     init = (s0, jnp.zeros((B,), jnp.int32))
-    (final, _), rec = jax.lax.scan(body, init, jnp.arange(T))
+    if skip_chunk > 0:
+        K = skip_chunk
+        C = -(-T // K)
+        ts = jnp.arange(C * K).reshape(C, K)
+
+        def chunk(carry, tc):
+            return jax.lax.cond(
+                jnp.all(carry[0].done),
+                lambda c, t: jax.lax.scan(skip, c, t),
+                lambda c, t: jax.lax.scan(step, c, t),
+                carry, tc,
+            )
+
+        (final, _), rec = jax.lax.scan(chunk, init, ts)
+        rec = jax.tree.map(lambda x: x.reshape(C * K, *x.shape[2:])[:T], rec)
+    else:
+        (final, _), rec = jax.lax.scan(body, init, jnp.arange(T))
     return Trajectories(
         **rec,
         terminal_obj=final.obj,

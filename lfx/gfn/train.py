@@ -52,6 +52,7 @@ class GFNConfig:
     replay_batch: int = 0
     eval_every: int = 0
     skip_done: bool = False
+    skip_chunk: int = 0
 
 
 @struct.dataclass
@@ -159,6 +160,7 @@ def make_train(config: GFNConfig, env=None, env_params=None):
                 k_roll, params["net"], env, env_params, apply, config.batch_size,
                 epsilon=hp.epsilon, temperature=hp.temperature, learned_pb=config.learned_pb,
                 exit_logit_from_reward=fm, keep_logits=fm, skip_done=config.skip_done,
+                skip_chunk=config.skip_chunk,
             )
             loss, logz = _traj_loss(config, hp, env, params["log_z"], tr, params["net"], apply, env_params)
             if config.replay_batch:
