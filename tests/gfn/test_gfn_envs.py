@@ -239,3 +239,16 @@ def test_game24_solutions_match_bruteforce_fractions():
     assert bool(env.forward_mask(s, ep)[-1]) and int(env.forward_mask(s, ep).sum()) == 1
     assert bool(env.is_solved(s.obj))
     np.testing.assert_allclose(env.log_reward(s, ep), np.log(100.0), rtol=1e-6)
+
+
+def test_skip_variants_sample_identical_trajectories():
+    env, ep = make_hypergrid(3, 6)
+    init, apply = make_policy(env.obs_size, env.num_actions, env.num_backward_actions, hidden=(16,))
+    p = init(jax.random.key(0))
+    roll = jax.jit(lambda k: forward_rollout(k, p, env, ep, apply, 64))
+    a = roll(jax.random.key(1))
+    for kw in ({"skip_chunk": 4}, {"skip_done": True}):
+        b = jax.jit(lambda k, kw=kw: forward_rollout(k, p, env, ep, apply, 64, **kw))(jax.random.key(1))
+        np.testing.assert_array_equal(b.terminal_obj, a.terminal_obj)
+        np.testing.assert_array_equal(b.valid, a.valid)
+        np.testing.assert_allclose(b.log_pf, a.log_pf, rtol=1e-5, atol=1e-6)
