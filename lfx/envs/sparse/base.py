@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from gymnax.environments import spaces
 
 
 def goal_reward(pos: jax.Array, centres: jax.Array, radii: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -70,3 +71,31 @@ def make_with_overrides(env, **kwargs):
     if unknown:
         raise ValueError(f"{env.name} has no parameter(s) {unknown}; known: {sorted(fields)}.")
     return env, params.replace(**kwargs)
+
+
+class PlanarAgentInUnitSquare:
+    """Shared methods of the 2-D agents in [0, 1]^2 (hard maze, point mass).
+
+    The agent's state has `pos` [2]; actions are 2-D in [-1, 1]; episodes end only by the time
+    limit; the behaviour descriptor is the final position; goals are discs
+    (`params.goal_centres`, `params.goal_radii`).
+    """
+
+    def is_terminated(self, state, params):
+        return jnp.array(False)
+
+    def descriptor(self, state, params):
+        return state.pos
+
+    def reward_area(self, state, params):
+        return goal_reward(state.pos, params.goal_centres, params.goal_radii)[1]
+
+    def render(self, state, params, size):
+        return blob_image(state.pos[None], jnp.zeros(2), jnp.ones(2), size)
+
+    @property
+    def num_actions(self) -> int:
+        return 2
+
+    def action_space(self, params=None):
+        return spaces.Box(-1.0, 1.0, (2,), jnp.float32)

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import environment, spaces
 
-from lfx.envs.sparse.base import blob_image, goal_reward, make_with_overrides, point_segment_distance, ray_distance
+from lfx.envs.sparse.base import PlanarAgentInUnitSquare, goal_reward, make_with_overrides, point_segment_distance, ray_distance
 
 # Segment end points (x0, y0, x1, y1): the outer square, then the Kheperax "standard" maze walls.
 HARD_MAZE_WALLS = (
@@ -78,7 +78,7 @@ def sense(pos: jax.Array, heading: jax.Array, params: EnvParams) -> jax.Array:
     return jnp.concatenate([lasers / params.laser_range, bumpers])
 
 
-class HardMaze(environment.Environment[EnvState, EnvParams]):
+class HardMaze(PlanarAgentInUnitSquare, environment.Environment[EnvState, EnvParams]):
     descriptor_low = (0.0, 0.0)
     descriptor_high = (1.0, 1.0)
     num_reward_areas = 1
@@ -110,28 +110,9 @@ class HardMaze(environment.Environment[EnvState, EnvParams]):
         params = self.default_params if params is None else params
         return sense(state.pos, state.heading, params)
 
-    def is_terminated(self, state, params):
-        return jnp.array(False)
-
-    def descriptor(self, state, params):
-        return state.pos
-
-    def reward_area(self, state, params):
-        return goal_reward(state.pos, params.goal_centres, params.goal_radii)[1]
-
-    def render(self, state, params, size):
-        return blob_image(state.pos[None], jnp.zeros(2), jnp.ones(2), size)
-
     @property
     def name(self) -> str:
         return "HardMaze-sparse"
-
-    @property
-    def num_actions(self) -> int:
-        return 2
-
-    def action_space(self, params=None):
-        return spaces.Box(-1.0, 1.0, (2,), jnp.float32)
 
     def observation_space(self, params):
         return spaces.Box(-1.0, 1.0, (5,), jnp.float32)

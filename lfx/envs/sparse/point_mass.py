@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import environment, spaces
 
-from lfx.envs.sparse.base import blob_image, goal_reward, make_with_overrides
+from lfx.envs.sparse.base import PlanarAgentInUnitSquare, goal_reward, make_with_overrides
 
 
 @flax.struct.dataclass
@@ -32,7 +32,7 @@ class EnvParams(environment.EnvParams):
     max_steps_in_episode: int = 50
 
 
-class PointMass(environment.Environment[EnvState, EnvParams]):
+class PointMass(PlanarAgentInUnitSquare, environment.Environment[EnvState, EnvParams]):
     descriptor_low = (0.0, 0.0)
     descriptor_high = (1.0, 1.0)
     num_reward_areas = 2
@@ -58,28 +58,9 @@ class PointMass(environment.Environment[EnvState, EnvParams]):
         params = self.default_params if params is None else params
         return jnp.concatenate([state.pos, jnp.array([state.time / params.max_steps_in_episode])])
 
-    def is_terminated(self, state, params):
-        return jnp.array(False)
-
-    def descriptor(self, state, params):
-        return state.pos
-
-    def reward_area(self, state, params):
-        return goal_reward(state.pos, params.goal_centres, params.goal_radii)[1]
-
-    def render(self, state, params, size):
-        return blob_image(state.pos[None], jnp.zeros(2), jnp.ones(2), size)
-
     @property
     def name(self) -> str:
         return "PointMass-sparse"
-
-    @property
-    def num_actions(self) -> int:
-        return 2
-
-    def action_space(self, params=None):
-        return spaces.Box(-1.0, 1.0, (2,), jnp.float32)
 
     def observation_space(self, params):
         return spaces.Box(0.0, 1.0, (3,), jnp.float32)
