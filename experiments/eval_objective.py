@@ -1,6 +1,7 @@
 """Evaluate discovered objectives: train fresh PPO-style agents with shipped TA-LPO, LPO and PPO.
 
-    nice -n 10 python experiments/eval_objective.py --config=experiments/configs/meta_eval.py:cartpole_cpu
+    python experiments/eval_objective.py            # the README's main job (config `front`)
+    python experiments/eval_objective.py --config=experiments/configs/meta_eval.py:cartpole_cpu
 
 For each environment x lifetime (multiples of the meta-training lifetime), every objective x seed is
 trained in ONE vmapped call: LPO is embedded in TA-LPO's feature space (zero progress weights) and
@@ -20,73 +21,54 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from lfx.meta import analysis, fitness, lpo  # noqa: E402
-from lfx.meta.pretrained import load_pretrained  # noqa: E402
+from lfx.meta import analysis  # noqa: E402
+from lfx.meta import evaluate as evaluate_lib  # noqa: E402
 from lfx.rl import ppo  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(os.path.dirname(__file__), "configs", "meta_eval.py:cartpole_cpu")
+    "config", os.path.join(os.path.dirname(__file__), "configs", "meta_eval.py:front")
 )
-_WORKDIR = flags.DEFINE_string("workdir", "runs/eval_objective", "Output folder.")
+_WORKDIR = flags.DEFINE_string(
+    "workdir", "", "Output folder (default: runs/eval_objective_<time>); pass one to use --cells/--aggregate.")
 _CELLS = flags.DEFINE_string(
     "cells", "", "Comma-separated indices of the (env, lifetime) cells to train (default: all); "
     "each cell appends to results_partial.jsonl and curves_<i>.npy, so cells can run in separate "
     "processes (one per cell, with a timeout) and be aggregated with --aggregate.")
 _AGGREGATE = flags.DEFINE_bool("aggregate", False, "Only aggregate saved cells: summary + plots.")
+_PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar per cell.")
 
-TA_CFG = lpo.DRIFT_CONFIGS["ta_lpo_ppo_init"]
-
-
-def objective_params(names) -> tuple[dict, dict]:
-    """Stacks every objective as TA-LPO (ppo_init) parameters: ([O, ...] pytree, {name: (params, cfg)})."""
-    members, originals = [], {}
-    for name in names:
-        if name == "ppo":
-            p = analysis.ppo_as_ta_lpo(TA_CFG)
-            originals[name] = (p, TA_CFG)
-        else:
-            p0, cfg, _ = load_pretrained(name)
-            if not cfg.ppo_init or cfg.hidden_size != TA_CFG.hidden_size or cfg.lifetime_features:
-                raise ValueError(f"{name}: only PPO-initialised (TA-)LPO drifts of width 128 embed here.")
-            originals[name] = (p0, cfg)
-            p, _ = analysis.lpo_as_ta_lpo(p0, cfg)
-        members.append(p)
-    return jax.tree.map(lambda *x: jnp.stack(x), *members), originals
-
-
-def evaluate(c, env_name, total_timesteps, pop, num_objectives, key):
-    """Returns (final returns [O, S], return curves [O, S, N])."""
+def evaluate(c, env_name, total_timesteps, pop, key, *, desc="", progress=True):
+    """Final returns [O, S] and curves [O, S, N] of every objective x seed on one (env, lifetime) cell."""
     cfg = ppo.PPOConfig(
         env_name=env_name, num_envs=c.num_envs, num_steps=c.num_steps,
         total_timesteps=int(total_timesteps), update_epochs=c.update_epochs,
         num_minibatches=c.num_minibatches, hidden_sizes=tuple(c.hidden_sizes), activation=c.activation,
     )
-    train = ppo.make_train(cfg, lpo.make_lpo_objective(TA_CFG))
-    over_obj = jax.vmap(train, in_axes=(None, None, 0))
-    over_seeds = jax.jit(jax.vmap(over_obj, in_axes=(0, None, None)))
-    _, metrics = over_seeds(jax.random.split(key, c.num_seeds), ppo.HParams(), pop)
-    curves = np.asarray(metrics["train/episode_return"]).transpose(1, 0, 2)  # [O, S, N]
-    final = np.asarray(fitness.final_return(jnp.asarray(curves), c.window_fraction))
-    return final, curves
+    if progress and desc:
+        print(desc, flush=True)
+    return evaluate_lib.train_objectives(
+        cfg, pop, key, c.num_seeds, window_fraction=c.window_fraction,
+        progress_chunks=c.progress_chunks, progress=progress)
 
 
 def main(argv):
     del argv
     c = _CONFIG.value
-    os.makedirs(_WORKDIR.value, exist_ok=True)
-    pop, originals = objective_params(c.objectives)
+    if (_CELLS.value or _AGGREGATE.value) and not _WORKDIR.value:
+        raise ValueError("--cells and --aggregate need the --workdir that holds the cells.")
+    wd = _WORKDIR.value or os.path.join("runs", f"eval_objective_{time.strftime('%Y%m%d-%H%M%S')}")
+    os.makedirs(wd, exist_ok=True)
+    pop, originals = evaluate_lib.stack_objectives(c.objectives)
     names = list(c.objectives)
     # The x1 meta-training cell, then held-out environments, then the other lifetimes.
     runs = [(c.meta_env, m) for m in c.lifetime_multipliers]
     runs = runs[:1] + [(e, m) for e in c.heldout_envs for m in c.heldout_multipliers] + runs[1:]
     rows, curves_by = [], {}
     t0 = time.time()
-    wd = _WORKDIR.value
     todo = [int(x) for x in _CELLS.value.split(",")] if _CELLS.value else list(range(len(runs)))
     for i, (env, mult) in enumerate(runs):
         if _AGGREGATE.value or i not in todo:
@@ -100,7 +82,10 @@ def main(argv):
                 curves_by[(env, mult)] = np.load(os.path.join(wd, f"curves_{i}.npy"))
             continue
         t = time.time()
-        final, curves = evaluate(c, env, c.base_timesteps * mult, pop, len(names), jax.random.key(c.seed + i))
+        final, curves = evaluate(
+            c, env, c.base_timesteps * mult, pop, jax.random.key(c.seed + i), progress=_PROGRESS.value,
+            desc=f"[{i + 1}/{len(runs)}] {env}, lifetime x{mult:g} = {int(c.base_timesteps * mult):,} steps, "
+                 f"{len(names)} objectives x {c.num_seeds} seeds")
         curves_by[(env, mult)] = curves
         np.save(os.path.join(wd, f"curves_{i}.npy"), curves)
         for o, name in enumerate(names):
@@ -109,10 +94,10 @@ def main(argv):
                              "final_return": float(final[o, s])})
         print(f"{env} x{mult}: " + ", ".join(f"{n}={final[o].mean():.1f}" for o, n in enumerate(names)),
               f"({time.time() - t:.0f}s)", flush=True)
-        with open(os.path.join(_WORKDIR.value, "results_partial.jsonl"), "a") as f:
+        with open(os.path.join(wd, "results_partial.jsonl"), "a") as f:
             for r in rows[-len(names) * c.num_seeds:]:
                 f.write(json.dumps(r) + "\n")
-    with open(os.path.join(_WORKDIR.value, "results.jsonl"), "w") as f:
+    with open(os.path.join(wd, "results.jsonl"), "w") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
     # Summary: mean +- standard error per cell; return normalised by PPO's mean in the same cell.
@@ -135,12 +120,13 @@ def main(argv):
     summary["mean_relative_improvement_over_ppo"] = {n: float(np.mean(norm[n])) for n in names}
     summary["wall_time_s"] = time.time() - t0
     summary["command"] = "python " + " ".join(sys.argv)
-    with open(os.path.join(_WORKDIR.value, "summary.json"), "w") as f:
+    with open(os.path.join(wd, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
-    with open(os.path.join(_WORKDIR.value, "summary.md"), "w") as f:
+    with open(os.path.join(wd, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
-    plot(c, names, runs, curves_by, originals, _WORKDIR.value)
+    plot(c, names, runs, curves_by, originals, wd)
+    print(f"Wrote {wd}/summary.md, {wd}/curves_{c.meta_env}.png and {wd}/drift.png")
 
 
 def plot(c, names, runs, curves_by, originals, workdir):
@@ -151,7 +137,7 @@ def plot(c, names, runs, curves_by, originals, workdir):
 
     envs = sorted({e for e, _ in runs}, key=lambda e: e != c.meta_env)
     for env in envs:
-        mults = [m for e, m in runs if e == env and (e, m) in curves_by]
+        mults = sorted(m for e, m in runs if e == env and (e, m) in curves_by)
         if not mults:
             continue
         fig, axes = plt.subplots(1, len(mults), figsize=(3.2 * len(mults), 3), squeeze=False)
@@ -164,6 +150,7 @@ def plot(c, names, runs, curves_by, originals, workdir):
                 ax.fill_between(steps, mu - se, mu + se, alpha=0.2)
             ax.set_title(f"{env} x{m:g}")
             ax.set_xlabel("env steps")
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
         axes[0][0].set_ylabel("episode return")
         axes[0][0].legend(fontsize=7)
         fig.tight_layout()
