@@ -35,36 +35,91 @@ def test_registered_and_gymnax_step(name):
         make(name, not_a_field=1.0)
 
 
-def test_curling_ball_stops_under_friction():
-    env, params = make("Curling-sparse")
+def _curling_state(env, params, **fields):
     _, s0 = env.reset_env(jax.random.key(0), params)
-    s0 = s0.replace(ball=jnp.array([0.0, 0.5]), ball_vel=jnp.array([0.0, 1.0]), q=jnp.array([0.0, 3.0]))
-    s, (_, traj) = _run(env, params, jnp.zeros((30, 2)), s0)
-    # constant deceleration 2.5: stops after 1.0 / 2.5 = 0.4 s = 8 steps, travelled v^2 / 2mu ~ 0.2
-    speed = np.linalg.norm(np.asarray(traj.ball_vel), axis=-1)
-    assert speed[7] == 0.0 and speed[6] > 0.0
-    travelled = np.asarray(s.ball)[1] - 0.5
-    dt, mu = 0.05, 2.5
-    want = sum(max(1.0 - mu * dt * (i + 1), 0.0) * dt for i in range(30))
-    assert travelled == pytest.approx(want, rel=1e-5)
-    np.testing.assert_allclose(traj.ball[-1], traj.ball[10])
+    return s0.replace(**{k: jnp.asarray(v, jnp.float32) for k, v in fields.items()})
+
+
+def test_curling_ball_damping_matches_box2d_formula():
+    env, params = make("Curling-sparse")
+    s0 = _curling_state(env, params, ball=[0.0, -0.9], ball_vel=[0.6, 0.0], q=[-1.2, 0.0])  # arm out of the way
+    s, _ = _run(env, params, jnp.zeros((60, 2)), s0)
+    x, v, h, c = 0.0, 0.6, 1 / 60, 1.1
+    for _ in range(60):  # Box2D: v <- v / (1 + h c), then x <- x + h v
+        v = v / (1 + h * c)
+        x += h * v
+    assert float(s.ball_vel[0]) == pytest.approx(v, rel=1e-5)
+    assert float(s.ball[0]) == pytest.approx(x, rel=1e-4)
+    assert float(s.ball[1]) == pytest.approx(-0.9)
+
+
+def test_curling_wall_bounce_elastic_above_threshold_inelastic_below():
+    env, params = make("Curling-sparse", linear_damping=0.0)
+    lim = 1.5 - 0.05 - 0.15
+    fast = _curling_state(env, params, ball=[lim - 0.01, 0.5], ball_vel=[2.0, 0.3], q=[-1.2, 0.0])
+    s, _ = _run(env, params, jnp.zeros((1, 2)), fast)
+    np.testing.assert_allclose(s.ball_vel, [-0.95 * 2.0, 0.3], rtol=1e-6)
+    assert float(s.ball[0]) == pytest.approx(lim)
+    slow = _curling_state(env, params, ball=[lim - 0.001, 0.5], ball_vel=[0.5, 0.0], q=[-1.2, 0.0])
+    s, _ = _run(env, params, jnp.zeros((1, 2)), slow)
+    np.testing.assert_allclose(s.ball_vel, [0.0, 0.0], atol=1e-7)  # < 1 m/s: no bounce
+
+
+def test_curling_arm_kinematics_and_joint_limits():
+    env, params = make("Curling-sparse")
+    np.testing.assert_allclose(curling.tip_position(jnp.zeros(2), params), [0.0, 0.4], atol=1e-6)
+    q = jnp.array([0.5 * np.pi, 0.0])
+    np.testing.assert_allclose(curling.tip_position(q, params), [-1.9, -1.5], atol=1e-6)
+    # velocity control at 1 rad/s: 60 steps of +1 turn joint 0 by 1 rad; 120 more stop at 0.4 pi
+    s, (_, traj) = _run(env, params, jnp.tile(jnp.array([1.0, -2.0]), (180, 1)))
+    np.testing.assert_allclose(traj.q[59], [1.0, -1.0], rtol=1e-5)
+    np.testing.assert_allclose(s.q, [0.4 * np.pi, -0.9 * np.pi], rtol=1e-5)
+    np.testing.assert_allclose(s.qd, [0.0, 0.0], atol=1e-4)
+
+
+@pytest.mark.parametrize("speed, restitution", [(1.0, 0.9), (0.5, 0.0)])
+def test_curling_link_impulse_on_a_worked_example(speed, restitution):
+    """Arm upright, ball at rest touching link 0's side at height y = 0 (1.5 above the base).
+
+    Turning joint 0 clockwise at w moves that point right at 1.5 w; the ball leaves at
+    (1 + e) 1.5 w with e = 0.9 above the 1 m/s threshold and e = 0 below it.
+    """
+    env, params = make("Curling-sparse", linear_damping=0.0)
+    s0 = _curling_state(env, params, ball=[0.2, 0.0], q=[0.0, 0.0])  # touches link 1
+    s, _ = _run(env, params, jnp.array([[-speed, 0.0]]), s0)
+    v = (1.0 + restitution) * 1.5 * speed
+    np.testing.assert_allclose(s.ball_vel, [v, 0.0], atol=1e-5)
+    np.testing.assert_allclose(s.ball, [0.2 + v / 60, 0.0], atol=1e-5)
+
+
+def test_curling_struck_ball_comes_to_rest_on_the_table():
+    env, params = make("Curling-sparse")
+    # Swing the arm left with the elbow folding (it passes under the ball), then back right.
+    actions = jnp.concatenate([jnp.tile(jnp.array([1.0, 1.0]), (60, 1)), jnp.tile(jnp.array([-1.0, 0.0]), (440, 1))])
+    s, (_, traj) = _run(env, params, actions)
+    ball = np.asarray(traj.ball)
+    assert np.linalg.norm(ball[-1] - np.asarray(params.ball_start)) > 0.5  # the arm moved it
+    assert float(jnp.linalg.norm(s.ball_vel)) < 1e-2  # damping brought it to rest
+    assert np.all(np.abs(ball) <= 1.3 + 1e-6)  # never through a wall
+
+
+def test_curling_still_arm_and_walls_never_add_speed():
+    """With the arm held still, every bounce (link e = 0.9, wall e = 0.95) and damping only slow the ball."""
+    env, params = make("Curling-sparse")
+    rng = np.random.default_rng(0)
+    for q, v in zip(rng.uniform(-1.2, 1.2, (6, 2)), rng.uniform(-4, 4, (6, 2))):
+        s0 = _curling_state(env, params, ball=[-0.5, 0.2], ball_vel=v, q=q)
+        _, (_, traj) = _run(env, params, jnp.zeros((200, 2)), s0)
+        speed = np.linalg.norm(np.asarray(traj.ball_vel), axis=1)
+        assert np.all(np.diff(speed) <= 1e-5), (q, v)
 
 
 def test_curling_reward_in_goal_only_at_the_end():
     env, params = make("Curling-sparse", max_steps_in_episode=5)
-    _, s0 = env.reset_env(jax.random.key(0), params)
-    s0 = s0.replace(ball=jnp.array([0.8, -0.75]), q=jnp.array([0.0, 3.0]))  # 0.05 from the small goal
+    s0 = _curling_state(env, params, ball=[0.8, -0.75], q=[-1.2, 0.0])  # 0.05 from the small goal's centre
     _, (r, _) = _run(env, params, jnp.zeros((5, 2)), s0)
     np.testing.assert_allclose(r, [0, 0, 0, 0, (0.2 - 0.05) / 0.2], rtol=1e-5)
     assert int(env.reward_area(s0, params)) == 1
-
-
-def test_curling_arm_pushes_ball():
-    env, params = make("Curling-sparse")
-    # Unfold the elbow (q1 -> 0) with the shoulder still: the tip sweeps through the ball at (0, -0.2).
-    s, _ = _run(env, params, jnp.tile(jnp.array([0.0, -1.0]), (100, 1)))
-    assert float(jnp.linalg.norm(s.ball - params.ball_start)) > 0.1
-    assert np.isclose(float(curling.tip_position(jnp.zeros(2), params)[1]), -1.5 + 1.3)
 
 
 def test_hard_maze_walls_block():
