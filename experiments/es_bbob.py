@@ -3,6 +3,8 @@
     python experiments/es_bbob.py --config=experiments/configs/es_bbob.py:baselines
     python experiments/es_bbob.py --config=experiments/configs/es_bbob.py:smollm2 --config.dims=2
     python experiments/es_bbob.py --config=experiments/configs/es_bbob.py:ablate_sort
+    python experiments/es_bbob.py --config=experiments/configs/es_bbob.py:smollm2_lora --config.dims=2 \
+        --config.evollm.adapter_path=runs/evollm_finetune/adapters.npz   # LoRA-fine-tuned SmolLM2
 
 Every (function, seed) pair is one task (x_opt, f_opt, rotations from `bbob.make_task(fn, D, seed)`);
 all tasks of a dimension run as ONE jitted vmapped `lax.scan` per strategy; for EvoLLM each
@@ -20,19 +22,39 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
 
-from lfx.es import bbob, make_search  # noqa: E402
-from experiments.es_common import build_strategy, load_lm  # noqa: E402
+from experiments.es_common import build_strategy, load_lm
+from lfx.es import bbob, make_search
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(__file__), "configs", "es_bbob.py:baselines")
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default runs/es_bbob_<tag>).")
+
+
+def load_evollm_lm(e):
+    """EvoLLM's LM from the `evollm` config block; SmolLM2 with LoRA adapters merged when
+    `adapter_path` is set (written by experiments/evollm_finetune.py)."""
+    if not e.adapter_path:
+        return load_lm(e.lm, e.lm_path)
+    if e.lm != "smollm2":
+        raise ValueError(f"evollm.adapter_path is for SmolLM2 adapters; set evollm.lm=smollm2 "
+                         f"(got {e.lm!r}) or clear adapter_path.")
+    if not os.path.exists(e.adapter_path):
+        raise FileNotFoundError(f"No LoRA adapters at {e.adapter_path!r}; run "
+                                f"`python experiments/evollm_finetune.py --workdir=<dir>` and pass "
+                                f"--config.evollm.adapter_path=<dir>/adapters.npz.")
+    from lfx.es.evollm import lfx_lm
+    from lfx.lm import load_smollm2
+    from lfx.lm.lora import merge_lora_file
+
+    params, config, tok = load_smollm2()
+    return lfx_lm(merge_lora_file(params, e.adapter_path), config, tok)
 
 
 def run_strategy(strategy, fitness, tasks, keys, dim, cfg, chunk):
@@ -42,7 +64,8 @@ def run_strategy(strategy, fitness, tasks, keys, dim, cfg, chunk):
     curves, extra = [], []
     for s in range(0, n, chunk):
         sl = slice(s, min(n, s + chunk))
-        _, m = search(keys[sl], mean, strategy.default_params, jax.tree.map(lambda t: t[sl], tasks))
+        _, m = search(keys[sl], mean, strategy.default_params,
+                      jax.tree.map(lambda t, sl=sl: t[sl], tasks))
         curves.append(np.asarray(m["best_aux"]))
         extra.append({k: np.asarray(v) for k, v in m.items() if k.startswith("evollm/")})
     merged = {k: np.concatenate([e[k] for e in extra]) for k in extra[0]} if extra[0] else {}
@@ -56,12 +79,12 @@ def main(_):
     fns = cfg.fns.split(",")
     dims = [int(d) for d in cfg.dims.split(",")]
     names = cfg.strategies.split(",")
-    lm = load_lm(cfg.evollm.lm, cfg.evollm.lm_path) if "evollm" in names else None
+    lm = load_evollm_lm(cfg.evollm) if "evollm" in names else None
     variants = [("", None)]
     if cfg.ablation:
         field, values = cfg.ablation.split("=")
         variants = [(f"{field}={v}", (field, v)) for v in values.split(",")]
-    out = open(os.path.join(workdir, "results.jsonl"), "w")
+    out = open(os.path.join(workdir, "results.jsonl"), "w")  # noqa: SIM115 (closed below)
     rows = []
     for dim in dims:
         fitness = bbob.make_fitness(tuple(fns), dim)
@@ -103,8 +126,8 @@ def main(_):
 
 def write_summary(rows, path, cfg):
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
-    lines = [f"config: {cfg.tag}; N={cfg.population_size}, G={cfg.num_generations}, "
-             f"seeds={cfg.num_seeds}; cells: median over seeds of the best regret f(x)-f_opt\n"]
+    lines = [(f"config: {cfg.tag}; N={cfg.population_size}, G={cfg.num_generations}, "
+              f"seeds={cfg.num_seeds}; cells: median over seeds of the best regret f(x)-f_opt\n")]
     for dim in sorted({r["dim"] for r in rows}):
         lines.append(f"\n### {dim}-D\n\n| function | " + " | ".join(strategies) + " |")
         lines.append("|---|" + "---|" * len(strategies))

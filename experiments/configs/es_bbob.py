@@ -3,6 +3,7 @@
 Variants (`--config=experiments/configs/es_bbob.py:<variant>`):
   baselines      random search, Gaussian hill climbing, OpenAI-ES (tuned), SNES, CMA-ES; 8 fns x 2/5/10-D
   smollm2        EvoLLM with SmolLM2-135M-Instruct (zero-shot)
+  smollm2_lora   EvoLLM with SmolLM2 + LoRA adapters from experiments/evollm_finetune.py
   teacher        EvoLLM with the small char-level Llama trained on teacher trajectories
   untrained      EvoLLM with the same small Llama at random init (control for `teacher`)
   ablate_sort    / ablate_digits / ablate_context: EvoLLM (lm from --config.evollm.lm) ablations
@@ -29,26 +30,31 @@ def get_config(variant: str = "baselines"):
     c.open_es_std = 1.0  # best of {0.1, 0.3, 0.5, 1.0} (lr 0.1)
     c.tag = variant
     c.evollm = config_dict.ConfigDict(
-        dict(
-            lm="smollm2",  # smollm2 | teacher | untrained | toy
-            lm_path="runs/evollm_teacher/teacher_lm.pkl",
-            block_size=2,
-            context_length=5,
-            context_selection="best",
-            sort_order="least_to_most",
-            x_decimals=2,
-            fitness_digits=3,
-            sigma=0.5,
-            sigma_decay=1.0,
-            temperature=0.0,
-            max_rows=256,  # LM rows per generate call (runs are chunked to fit)
-        )
+        {
+            "lm": "smollm2",  # smollm2 | teacher | untrained | toy
+            "lm_path": "runs/evollm_teacher/teacher_lm.pkl",
+            "adapter_path": "",  # LoRA adapters (.npz) merged into SmolLM2; needs lm="smollm2"
+            "block_size": 2,
+            "context_length": 5,
+            "context_selection": "best",
+            "sort_order": "least_to_most",
+            "x_decimals": 2,
+            "fitness_digits": 3,
+            "sigma": 0.5,
+            "sigma_decay": 1.0,
+            "temperature": 0.0,
+            "max_rows": 256,  # LM rows per generate call (runs are chunked to fit)
+        }
     )
     if variant == "baselines":
         pass
     elif variant in ("smollm2", "teacher", "untrained"):
         c.strategies = "evollm"
         c.evollm.lm = variant
+    elif variant == "smollm2_lora":
+        c.strategies = "evollm"
+        c.evollm.lm = "smollm2"
+        c.evollm.adapter_path = "runs/evollm_finetune/adapters.npz"
     elif variant == "smoke":
         c.strategies = "random_search,hill_climbing,evollm"
         c.fns = "sphere,rastrigin"

@@ -3,18 +3,22 @@
 W' = W + scale * A B with A [in, r] ~ N(0, 1/in) and B [r, out] = 0, so a fresh adapter leaves the
 model unchanged. Adapters are a dict {weight name: {"a": [L, in, r], "b": [L, r, out]}} over the
 stacked layer weights; `lora_apply` merges them (the merged forward is `forward(lora_apply(...))`,
-and gradients reach only A and B).
+and gradients reach only A and B). Adapters are saved on their own (`save_lora`, an .npz of A and B
+plus a JSON header); `merge_lora_file` merges a saved file into a base model at load time.
 """
 
 from __future__ import annotations
 
+import json
 import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
 
 from lfx.lm.config import LlamaConfig
-from lfx.lm.train import _as_batches, _fit, _Loss, lm_loss
+from lfx.lm.train import _as_batches, _fit, _Loss, lm_loss, make_optimizer, target_loss
 
 LORA_TARGETS = ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")
 
@@ -71,3 +75,96 @@ def finetune_lora(params: dict, config: LlamaConfig, lora: dict, token_batches, 
                         loss_fn=_Loss(_lora_loss, config, float(scale)),
                         num_steps=int(num_steps), lr=float(lr))
     return (lora, losses) if return_losses else lora
+
+
+def _lora_target_loss(lora, params, tokens, roles, config, scale, num_target):
+    return target_loss(lora_apply(params, lora, scale=scale), config, tokens, roles,
+                       num_target=num_target)
+
+
+def finetune_lora_on_targets(params: dict, config: LlamaConfig, lora: dict, token_batches,
+                             role_batches, *, lr: float, num_steps: int, key: jax.Array,
+                             num_target: int, scale: float = 1.0, return_losses: bool = False):
+    """Trains only the adapters with Adam on the target-token loss (`train.target_loss`).
+
+    Args:
+      params: frozen base model.
+      lora: adapters from `lora_init`.
+      token_batches, role_batches: int [N, B, T] left-padded rows and their PAD / PROMPT / TARGET
+        roles (`train.encode_prompt_target`, reshaped into N batches); each step draws one batch.
+      num_target: K >= the longest target in tokens (logits only for the last K columns).
+      scale: LoRA scale (alpha / rank).
+    Returns:
+      trained adapters (and the [num_steps] training losses with return_losses).
+    """
+    if num_steps < 1 or lr <= 0:
+        raise ValueError(f"finetune_lora_on_targets needs num_steps >= 1 and lr > 0, got "
+                         f"{num_steps}, {lr}.")
+    tokens = jnp.asarray(token_batches, jnp.int32)
+    roles = jnp.asarray(role_batches, jnp.int32)
+    if tokens.ndim != 3 or roles.shape != tokens.shape:
+        raise ValueError(f"token_batches and role_batches must both be int [N, B, T], got "
+                         f"{tokens.shape} and {roles.shape}.")
+    lora, losses = _fit(lora, params, tokens, roles, key,
+                        loss_fn=_Loss(_lora_target_loss, config, float(scale), int(num_target)),
+                        num_steps=int(num_steps), lr=float(lr))
+    return (lora, losses) if return_losses else lora
+
+
+def make_lora_step(config: LlamaConfig, *, lr: float, num_target: int, scale: float = 1.0):
+    """(init, step) of the same Adam update as `finetune_lora_on_targets`, one batch per call.
+
+    For long runs driven from Python (progress, wall-clock budgets): `opt_state = init(lora)`,
+    `lora, opt_state, loss = step(lora, opt_state, params, tokens [B, T], roles [B, T])`; jit
+    `step` (the frozen base `params` is an argument, not a constant folded into the program).
+    """
+    opt = make_optimizer(lr)
+    loss_fn = _Loss(_lora_target_loss, config, float(scale), int(num_target))
+
+    def step(lora, opt_state, params, tokens, roles):
+        (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(lora, params, tokens, roles)
+        updates, opt_state = opt.update(grads, opt_state, lora)
+        return optax.apply_updates(lora, updates), opt_state, loss
+
+    return opt.init, step
+
+
+def save_lora(path: str, lora: dict, *, scale: float, **info) -> None:
+    """Writes the adapters (only A and B, float32) and a JSON header to an .npz file.
+
+    Args:
+      path: file name (".npz" is appended by NumPy when missing).
+      scale: the LoRA scale the adapters were trained with (stored; `merge_lora_file` uses it).
+      info: any JSON-serialisable notes (base model, data, steps) kept in the header.
+    """
+    header = {"scale": float(scale), "targets": sorted(lora), **info}
+    arrays = {f"{name}.{ab}": np.asarray(lora[name][ab], np.float32)
+              for name in lora for ab in ("a", "b")}
+    np.savez(path, __header__=np.array(json.dumps(header)), **arrays)
+
+
+def load_lora(path: str) -> tuple[dict, dict]:
+    """(adapters, header) from a `save_lora` file; header["scale"] is the LoRA scale."""
+    with np.load(path) as f:
+        header = json.loads(str(f["__header__"]))
+        lora = {name: {ab: jnp.asarray(f[f"{name}.{ab}"]) for ab in ("a", "b")}
+                for name in header["targets"]}
+    return lora, header
+
+
+def merge_lora_file(params: dict, path: str) -> dict:
+    """Base params with the adapters of a `save_lora` file merged (W + scale * A B).
+
+    Raises:
+      ValueError: the adapters do not fit the base model's weight shapes (another model).
+    """
+    lora, header = load_lora(path)
+    for name, ab in lora.items():
+        if name not in params["layers"]:
+            raise ValueError(f"{path}: adapter for {name!r}, which the base model lacks.")
+        L, d_in, d_out = params["layers"][name].shape
+        if ab["a"].shape[:2] != (L, d_in) or ab["b"].shape[0] != L or ab["b"].shape[2] != d_out:
+            raise ValueError(f"{path}: adapter {name} has A {ab['a'].shape}, B {ab['b'].shape}; "
+                             f"the base weight is {params['layers'][name].shape} -- adapters "
+                             f"from another model?")
+    return lora_apply(params, lora, scale=header["scale"])

@@ -6,10 +6,11 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from lfx.lm.config import LlamaConfig
-from lfx.lm.llama import forward
+from lfx.lm.llama import forward, forward_hidden, output_logits
 
 
 def lm_loss(params: dict, config: LlamaConfig, tokens: jax.Array,
@@ -116,3 +117,78 @@ def train_lm(params: dict, config: LlamaConfig, token_batches, *, lr: float, num
     params, losses = _fit(params, None, tokens, mask, key, loss_fn=_Loss(_full_loss, config),
                           num_steps=int(num_steps), lr=float(lr))
     return (params, losses) if return_losses else params
+
+
+# ------------------------------------------------------------------ prompt -> target fine-tuning
+# Rows are LEFT-padded, as `generate` pads its prompts, so a row's tokens sit at the same rotary
+# positions (0 at its first real token) in training as at inference, and every target ends at the
+# last column: the loss needs output logits for the last few columns only (the 49152-wide output
+# projection is ~20 % of SmolLM2's forward cost).
+PAD, PROMPT, TARGET = 0, 1, 2
+
+
+def encode_prompt_target(tokenizer, prompts: list[str], targets: list[str], length: int,
+                         pad_id: int | None = None):
+    """(prompt, target) texts -> left-padded token ids and roles, both int32 [N, length].
+
+    Prompt and target are encoded separately and concatenated, so the target's tokens are the
+    ones `generate` would emit after the prompt. A prompt too long for `length` loses its first
+    tokens (the most recent context lines survive).
+
+    Args:
+      tokenizer: has `encode(text) -> list[int]` and `pad_id`.
+      prompts, targets: N texts each.
+      length: T, columns per row.
+      pad_id: id written into padding (default tokenizer.pad_id; never attended to or scored).
+    Returns:
+      (ids [N, T], roles [N, T]) with roles PAD = 0, PROMPT = 1, TARGET = 2.
+    Raises:
+      ValueError: a target (plus one prompt token) does not fit in `length`.
+    """
+    if len(prompts) != len(targets):
+        raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets.")
+    pad = tokenizer.pad_id if pad_id is None else pad_id
+    ids = np.full((len(prompts), length), pad, np.int32)
+    roles = np.full((len(prompts), length), PAD, np.int32)
+    for i, (p, t) in enumerate(zip(prompts, targets)):
+        tt = tokenizer.encode(t)
+        if not tt or len(tt) + 1 > length:
+            raise ValueError(f"Target {t!r} is {len(tt)} tokens; it needs 1..{length - 1} "
+                             f"(raise the sequence length).")
+        pt = tokenizer.encode(p)[-(length - len(tt)):]
+        row = pt + tt
+        ids[i, length - len(row):] = row
+        roles[i, length - len(row):] = [PROMPT] * len(pt) + [TARGET] * len(tt)
+    return ids, roles
+
+
+def target_loss(params: dict, config: LlamaConfig, tokens: jax.Array, roles: jax.Array, *,
+                num_target: int) -> tuple[jax.Array, dict]:
+    """Cross-entropy on target tokens only, -sum_t [r_t = TARGET] log p(x_t | x_<t) / #targets.
+
+    Prompt tokens are context (attended to, not scored); padding is neither.
+
+    Args:
+      params: model parameters (differentiated).
+      tokens: int32 [B, T] left-padded rows from `encode_prompt_target`.
+      roles: int [B, T] PAD / PROMPT / TARGET; every TARGET must lie in the last `num_target`
+        columns (true for `encode_prompt_target` rows when num_target >= the longest target).
+      num_target: K, static; logits are computed for the last K columns only.
+    Returns:
+      (loss, {"train/loss", "train/accuracy"}), accuracy = greedy next-token hits on targets.
+    """
+    T = tokens.shape[1]
+    if not 1 <= num_target < T:
+        raise ValueError(f"num_target must be in [1, {T - 1}], got {num_target}.")
+    valid = roles > PAD
+    positions = jnp.maximum(jnp.cumsum(valid, axis=1) - 1, 0).astype(jnp.int32)
+    h, _ = forward_hidden(params, config, tokens[:, :-1], positions[:, :-1], mask=valid[:, :-1])
+    logits = output_logits(params, config, h[:, -num_target:])
+    targets = tokens[:, -num_target:]
+    m = (roles[:, -num_target:] == TARGET).astype(jnp.float32)
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+    denom = jnp.maximum(m.sum(), 1.0)
+    loss = (nll * m).sum() / denom
+    acc = ((jnp.argmax(logits, -1) == targets) * m).sum() / denom
+    return loss, {"train/loss": loss, "train/accuracy": acc}
