@@ -5,7 +5,8 @@ much the discovered targets change with training progress n/N.
     nice -n 10 python experiments/meta_lpg.py --config=experiments/configs/meta_lpg.py:ta_lpg_metagrad
 
 Writes `<workdir>/metrics.jsonl`, `params.npz`, `targets.json` (target variation with progress and the
-final evaluation) and `targets.png` (mean π̂ over a fixed batch of trajectories against n/N).
+final evaluation) and `config.json`; experiments/eval_lpg.py compares runs, plots the targets over
+the lifetime and evaluates transfer to MinAtar.
 
 Target variation (for a temporally-aware η): on a fixed batch of trajectories collected mid-lifetime,
 π̂_t(p) is recomputed for p in {0, 0.1, ..., 1}; the reported `pi_hat_progress_variation` is
@@ -24,13 +25,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from lfx.meta import es, lpg, metagrad  # noqa: E402
+from lfx.meta import es, lpg, lpg_analysis, metagrad  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(__file__), "configs", "meta_lpg.py:ta_lpg_es")
@@ -57,27 +57,6 @@ def evaluate(cfg, params, key, num=16):
     return float(rate.mean()), float(rate.std() / np.sqrt(num))
 
 
-def target_variation(cfg, params, key):
-    """Targets on a fixed batch of trajectories, recomputed at several progress values."""
-    init, rollout, update = lpg.make_agent(cfg)
-    k0, k1, k2 = jax.random.split(key, 3)
-    state = init(k0, k1)
-
-    def body(s, k):
-        return update(params, s, k, jnp.float32(cfg.max_updates))[0], None
-
-    state, _ = jax.lax.scan(body, state, jax.random.split(k2, cfg.max_updates // 2))
-    _, traj = rollout(state, key)
-    ps = jnp.linspace(0.0, 1.0, 11)
-    pi, yh = jax.vmap(lambda p: lpg.lpg_targets(
-        params, traj["reward"], traj["done"], traj["prob"], traj["y"], traj["y_next"], config=cfg,
-        progress=p, lifetime=float(cfg.max_updates)))(ps)  # [P, T, B], [P, T, B, m]
-    var = float(jnp.mean(jnp.std(pi, 0)) / (jnp.mean(jnp.std(pi.reshape(len(ps), -1), 1)) + 1e-8))
-    tv = float(jnp.mean(0.5 * jnp.sum(jnp.abs(yh - yh[5][None]), -1)))
-    return {"progress": np.asarray(ps).tolist(), "pi_hat_mean": np.asarray(pi.mean((1, 2))).tolist(),
-            "pi_hat_progress_variation": var, "y_hat_progress_tv": tv}
-
-
 def main(argv):
     del argv
     c = _CONFIG.value
@@ -85,6 +64,8 @@ def main(argv):
     workdir = _WORKDIR.value or f"runs/meta_lpg_{variant}"
     os.makedirs(workdir, exist_ok=True)
     cfg = lpg_config(c)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(c.to_json_best_effort(indent=1))
     key = jax.random.key(c.seed)
     init = lpg.init_lpg(jax.random.key(c.seed + 1), cfg)
     t0 = time.time()
@@ -128,8 +109,8 @@ def main(argv):
         "eval_final_reward_rate_trained": evaluate(cfg, params, jax.random.key(777)),
     }
     if cfg.temporally_aware:
-        out["targets_init"] = target_variation(cfg, init, jax.random.key(5))
-        out["targets_trained"] = target_variation(cfg, params, jax.random.key(5))
+        out["targets_init"] = lpg_analysis.target_variation(cfg, init, jax.random.key(5))
+        out["targets_trained"] = lpg_analysis.target_variation(cfg, params, jax.random.key(5))
     with open(os.path.join(workdir, "targets.json"), "w") as f:
         json.dump(out, f, indent=1)
     print(json.dumps({k: v for k, v in out.items() if k not in ("targets_init", "targets_trained")}))

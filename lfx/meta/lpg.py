@@ -211,9 +211,12 @@ class AgentState:
 def make_agent(config: LPGConfig):
     """Builds (init, rollout, update) for the LPG inner agent on `config.env_name`."""
     base_env, default_params = envs.make(config.env_name)
-    from lfx.envs.wrappers import EpisodeStatistics  # noqa: PLC0415
+    from lfx.envs.wrappers import EpisodeStatistics, FlattenObservation  # noqa: PLC0415
 
-    env = EpisodeStatistics(base_env)
+    # Image observations (MinAtar's [10, 10, C], for LPG's transfer evaluation) feed the
+    # linear/MLP agent flattened.
+    flat = len(base_env.observation_space(default_params).shape) > 1
+    env = EpisodeStatistics(FlattenObservation(base_env) if flat else base_env)
     num_actions = env.action_space(default_params).n
     obs_dim = env.observation_space(default_params).shape[0]
     # eps_root > 0 keeps meta-gradients through Adam finite where a gradient entry is exactly 0.
