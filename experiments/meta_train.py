@@ -55,7 +55,8 @@ def build_tasks(c) -> tuple[list[fitness.Task], lpo.DriftConfig]:
                 activation=c.activation,
             )
             norm = float(c.return_table.get(env_name, 1.0))
-            tasks.append(fitness.Task(f"{env_name}_x{mult:g}", ppo.make_train(cfg, objective), norm))
+            floor = float(c.get("return_floor", {}).get(env_name, 0.0))
+            tasks.append(fitness.Task(f"{env_name}_x{mult:g}", ppo.make_train(cfg, objective), norm, floor))
     return tasks, drift_cfg
 
 

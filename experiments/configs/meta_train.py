@@ -6,6 +6,8 @@ Variants:
   ta_lpo_spaceinvaders / lpo_spaceinvaders: paper scale for an accelerator (MinAtar SpaceInvaders,
     64 envs x 128 steps, 1e7 steps per lifetime, population 64, 800 generations; untested here).
   ta_lpo_multi_lifetime: TA-LPO with log N features over lifetimes x0.5, x1, x2 (cycled per gen).
+  ta_lpo_multi_env_cpu: TA-LPO meta-trained on CartPole-v1 and Acrobot-v1 together, each return
+    normalised between a random policy's return and a PPO return at this budget.
   tiny: seconds-scale smoke configuration.
 """
 
@@ -34,6 +36,8 @@ def _base() -> ml_collections.ConfigDict:
     )
     # Fitness: mean return over the final window, normalised by a PPO table.
     c.return_table = ml_collections.ConfigDict({"CartPole-v1": 500.0})
+    # Random-policy returns: fitness = (R - floor) / (table - floor); 0 where not listed.
+    c.return_floor = ml_collections.ConfigDict({"Acrobot-v1": -500.0})
     c.num_seeds = 1
     c.window_fraction = 0.1
     # OpenAI-ES.
@@ -76,6 +80,10 @@ def get_config(variant: str = "ta_lpo_cartpole_cpu") -> ml_collections.ConfigDic
         c.init_output_scale = 0.1
         c.lifetime_multipliers = (0.5, 1.0, 2.0)
         c.lifetime_sampling = "cycle"
+    elif variant == "ta_lpo_multi_env_cpu":
+        c.env_names = ("CartPole-v1", "Acrobot-v1")
+        # PPO at this budget (5e4 steps, 8 seeds; docs/results/meta.md): CartPole 220, Acrobot -395.
+        c.return_table = ml_collections.ConfigDict({"CartPole-v1": 220.0, "Acrobot-v1": -395.0})
     elif variant == "tiny":
         c.total_timesteps = 4 * 128 * 4
         c.population_size = 4

@@ -1,10 +1,11 @@
 """ES fitness of a learned objective: train fresh agents for whole lifetimes, score their returns.
 
-    F(φ) = 1/|T| Σ_{τ ∈ T} mean_seeds[ R̄_τ(φ) ] / R_τ^PPO,
+    F(φ) = 1/|T| Σ_{τ ∈ T} (mean_seeds[ R̄_τ(φ) ] − R_τ^low) / (R_τ^PPO − R_τ^low),
 
 R̄ the mean "train/episode_return" over the final `window_fraction` of the lifetime, tasks τ
-environments × lifetimes, R^PPO a per-environment normaliser (a PPO return table) so environments with
-different return scales weigh alike (Lu et al. 2022, arXiv:2210.05639; Jackson et al. 2024,
+environments × lifetimes, R^PPO a per-environment normaliser (a PPO return table) and R^low a floor
+(a random policy's return; 0 by default, e.g. −500 for Acrobot-v1 whose returns are negative), so
+environments with different return scales and signs weigh alike (Lu et al. 2022, arXiv:2210.05639; Jackson et al. 2024,
 arXiv:2402.05828).
 
 A task is any `train(key, hparams, objective_params) -> (state, metrics)` (the PPO recipe's
@@ -39,6 +40,14 @@ class Task:
     name: str
     train: Callable
     normaliser: float = 1.0
+    floor: float = 0.0
+
+    def __post_init__(self):
+        if not self.normaliser > self.floor:
+            raise ValueError(
+                f"Task {self.name}: the return normaliser ({self.normaliser}) must exceed the floor "
+                f"({self.floor}); for negative-return environments set the floor to a random policy's "
+                "return (e.g. -500 for Acrobot-v1) and the normaliser to a PPO return.")
 
 
 def final_return(episode_returns: jax.Array, window_fraction: float) -> jax.Array:
@@ -108,7 +117,7 @@ def make_fitness(
             _, metrics = over_seeds(keys, hparams, population)
             ret = final_return(metrics["train/episode_return"], window_fraction)  # [S, P]
             ret = jnp.mean(ret, axis=0)
-            score = ret / task.normaliser
+            score = (ret - task.floor) / (task.normaliser - task.floor)
             info[f"fitness/{task.name}"] = jnp.mean(score)
             info[f"meta/return_{task.name}"] = jnp.mean(ret)
             total = total + (antithetic_pair_fitness(score) if pairwise else score)

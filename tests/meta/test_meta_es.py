@@ -76,3 +76,19 @@ def test_bad_es_config_raises():
         es.ESConfig(population_size=5)
     with pytest.raises(ValueError, match="fitness_shaping"):
         es.ESConfig(fitness_shaping="nope")
+
+
+def test_fitness_normalises_between_floor_and_ppo_return():
+    """Negative-return tasks (Acrobot: -500 random, about -80 PPO) map to the same [0, 1] scale."""
+    returns = jnp.array([-500.0, -290.0, -80.0])
+
+    def train(key, hparams, objective_params):
+        del key, hparams
+        return None, {"train/episode_return": jnp.full((5,), objective_params)}
+
+    task = fitness.Task("acrobot", train, normaliser=-80.0, floor=-500.0)
+    f, info = fitness.make_fitness([task], num_seeds=2, window_fraction=0.2)(jax.random.key(0), returns)
+    np.testing.assert_allclose(f, [0.0, 0.5, 1.0], atol=1e-6)
+    np.testing.assert_allclose(info["meta/return_acrobot"], returns.mean(), rtol=1e-6)
+    with pytest.raises(ValueError, match="must exceed the floor"):
+        fitness.Task("acrobot", train, normaliser=-500.0)
