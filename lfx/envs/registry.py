@@ -27,6 +27,7 @@ EnvFactory = Callable[..., tuple[Any, Any]]
 
 # lfx's own environments. Later subsystems add a line here: "Name": "module.path:factory".
 _LFX_ENVS: dict[str, str | EnvFactory] = {
+    "AntMaze-sparse": "lfx.envs.sparse.ant_maze:make",
     "Curling-sparse": "lfx.envs.sparse.curling:make",
     "GFN-Hypergrid": "lfx.gfn.hypergrid:make_hypergrid",
     "GFN-BitSequence": "lfx.gfn.bitseq:make_bitseq",
