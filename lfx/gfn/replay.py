@@ -47,3 +47,52 @@ def replay_sample(key: jax.Array, state: ReplayState, n: int) -> tuple[jax.Array
     """n objects drawn uniformly with replacement from the filled part; ([n, L], [n])."""
     idx = jax.random.randint(key, (n,), 0, jnp.maximum(state.size, 1))
     return state.obj[idx], state.log_r[idx]
+
+
+@struct.dataclass
+class GroupedReplayState:
+    """One ring buffer of DISTINCT objects per group (e.g. per reasoning problem, as FoR keys its
+    buffer by problem). obj: [G, C, L] int32; log_r: [G, C]; count: [G] objects ever written."""
+
+    obj: jax.Array
+    log_r: jax.Array
+    count: jax.Array
+
+
+def grouped_replay_init(num_groups: int, capacity: int, obj_size: int) -> GroupedReplayState:
+    return GroupedReplayState(
+        obj=jnp.zeros((num_groups, capacity, obj_size), jnp.int32),
+        log_r=jnp.full((num_groups, capacity), -jnp.inf),
+        count=jnp.zeros((num_groups,), jnp.int32),
+    )
+
+
+def grouped_replay_add(state, group, obj, log_r, mask):
+    """Writes obj[b] ([B, L]) into group[b]'s ring where mask[b], unless that group already holds it
+    or an earlier row of the batch carries the same (group, object). Returns the new state."""
+    G, C, _ = state.obj.shape
+    B = obj.shape[0]
+    size = jnp.minimum(state.count, C)[group]  # [B]
+    stored = jnp.all(state.obj[group] == obj[:, None, :], -1) & (jnp.arange(C)[None] < size[:, None])
+    same = (group[:, None] == group[None]) & jnp.all(obj[:, None] == obj[None], -1)  # [B, B]
+    earlier = jnp.arange(B)[None] < jnp.arange(B)[:, None]  # [b, b']: b' < b
+    new = mask & ~jnp.any(stored, -1) & ~jnp.any(same & earlier & mask[None], -1)
+    rank = jnp.sum((group[:, None] == group[None]) & earlier & new[None], -1)
+    new = new & (rank < C)
+    pos = (state.count[group] + rank) % C
+    g = jnp.where(new, group, G)  # out of range: dropped
+    return GroupedReplayState(
+        obj=state.obj.at[g, pos].set(obj, mode="drop"),
+        log_r=state.log_r.at[g, pos].set(log_r, mode="drop"),
+        count=state.count.at[group].add(new.astype(jnp.int32)),
+    )
+
+
+def grouped_replay_sample(key, state, group, n: int):
+    """n objects per entry of `group` ([M]), uniform with replacement within the group.
+
+    Returns (obj [M, n, L], log_r [M, n], valid [M, n]); valid is False for an empty group."""
+    size = jnp.minimum(state.count, state.obj.shape[1])[group]
+    idx = jax.random.randint(key, (group.shape[0], n), 0, jnp.maximum(size, 1)[:, None])
+    obj = state.obj[group[:, None], idx]
+    return obj, state.log_r[group[:, None], idx], jnp.broadcast_to((size > 0)[:, None], idx.shape)

@@ -36,4 +36,4 @@ def test_multi_puzzle_rollout_keeps_each_lanes_puzzle():
 
 def test_for_invalid_method_raises():
     with pytest.raises(ValueError, match="method"):
-        make_for_train(FoRConfig(method="ppo"), make_puzzles(0, 2))
+        make_for_train(FoRConfig(method="a2c"), make_puzzles(0, 2))
