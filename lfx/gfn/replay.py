@@ -2,7 +2,8 @@
 
 Stored objects are replayed as trajectories sampled backwards with PB (`rollout.backward_rollout`),
 which is valid for any loss whose optimum does not depend on the sampling distribution (all of
-`lfx.gfn.losses`). Pure `(init, add, sample)`; the state is a struct of arrays.
+`lfx.gfn.losses`). Pure `(init, add, sample)`; the state is a struct of arrays. `grouped_replay_*`:
+one ring of distinct objects per group (per problem, for Flow of Reasoning).
 """
 
 from __future__ import annotations
