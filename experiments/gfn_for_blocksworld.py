@@ -79,7 +79,7 @@ def main(_):
             train = make_reasoning_train(cfg, env, ep, train_o)
             t0 = time.time()
             keys = jax.vmap(jax.random.key)(np.arange(c.seeds))
-            params, metrics = jax.jit(jax.vmap(train, in_axes=(0, None)))(keys, hp)
+            params, metrics = jax.block_until_ready(jax.jit(jax.vmap(train, in_axes=(0, None)))(keys, hp))
             secs = time.time() - t0
             for seed in range(c.seeds):
                 p = jax.tree.map(lambda x, s=seed: x[s], params)
