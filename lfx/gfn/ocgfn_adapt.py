@@ -235,8 +235,10 @@ def direct_conversion(dag: DAG, env, env_params, cond_apply, pre_params, outcome
         ok = jnp.all(jnp.take_along_axis(edge_mask, y[:, None].astype(jnp.int32)[None, None], -1)[..., 0], -1)
         return jnp.where(ok & dag.fwd_mask, lr + out.log_flow[:, None] + logp, -jnp.inf)
 
-    terms = jax.lax.map(lambda t: per_outcome(*t), (outcomes, log_r_y))  # [Y, S, A]
-    log_n = jax.nn.logsumexp(terms, axis=0)
+    def acc(log_n, t):  # running logsumexp over outcomes: memory S * A, not Y * S * A
+        return jnp.logaddexp(log_n, per_outcome(*t)), None
+
+    log_n, _ = jax.lax.scan(acc, jnp.full((S, A), -jnp.inf), (outcomes, log_r_y))
     log_pf = log_n - jax.nn.logsumexp(jnp.where(dag.fwd_mask, log_n, -jnp.inf), -1, keepdims=True)
     return log_n, jnp.where(dag.fwd_mask, log_pf, NEG)
 
