@@ -31,7 +31,9 @@ from gymnax.environments import environment, spaces
 from lfx.envs.sparse.base import blob_image, goal_reward, make_with_overrides
 
 HALF_SIZE = 3.0
-# (centre x, centre y, half-length x, half-length y) of each wall, 1 m high, 0.1 m thick
+# (centre x, centre y, half-length x, half-length y) of each wall, 0.1 m thick and WALL_HEIGHT high:
+# flailing spring-backend ants were seen to lift the torso to z = 1.8 m, so 1 m walls could be jumped.
+WALL_HEIGHT = 4.0
 WALLS = (
     (0.0, HALF_SIZE, HALF_SIZE, 0.05),
     (0.0, -HALF_SIZE, HALF_SIZE, 0.05),
@@ -48,7 +50,7 @@ def maze_xml(walls=WALLS, start=START) -> str:
 
     xml = (epath.resource_path("brax") / "envs/assets/ant.xml").read_text()
     boxes = "".join(
-        f'<geom name="wall{i}" type="box" pos="{x} {y} 0.5" size="{hx} {hy} 0.5" '
+        f'<geom name="wall{i}" type="box" pos="{x} {y} {WALL_HEIGHT / 2}" size="{hx} {hy} {WALL_HEIGHT / 2}" '
         f'contype="0" conaffinity="1" rgba="0.7 0.7 0.7 1"/>'
         for i, (x, y, hx, hy) in enumerate(walls)
     )
