@@ -2,7 +2,7 @@
 
 Variants: `default` = the paper's 6-step split (step limit = optimal plan length, so most problems
 have one or two correct plans); `slack2` = same problems, step limit = optimal length + 2 (tens of
-correct plans per problem: room for diversity); `step4` = the 4-step split at slack 0.
+correct plans per problem: room for diversity); `step4` / `step4_slack2` = the 4-step split.
 """
 
 import ml_collections
@@ -32,6 +32,8 @@ def get_config(variant: str = "default"):
         c.slack = 2
     elif variant == "step4":
         c.plan_length = 4
+    elif variant == "step4_slack2":
+        c.plan_length, c.slack = 4, 2
     elif variant != "default":
-        raise ValueError(f"Unknown variant {variant!r}: use default, slack2 or step4.")
+        raise ValueError(f"Unknown variant {variant!r}: use default, slack2, step4 or step4_slack2.")
     return c
