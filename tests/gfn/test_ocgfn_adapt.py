@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from lfx.gfn.base import GFNEnv
 from lfx.gfn.bitseq import make_bitseq
 from lfx.gfn.hypergrid import make_hypergrid
 from lfx.gfn.metrics import build_dag, terminal_distribution
@@ -143,3 +144,20 @@ def test_short_predictor_run_closes_the_gap_to_the_exact_marginal():
     tv = tv[~np.isnan(tv)]
     assert tv[0] > 0.3, tv  # untrained sampler: far from R / Z
     assert tv[-1] < 0.05, tv
+
+
+def test_invalid_adaptation_settings_are_rejected_early():
+    env, ep = make_hypergrid(2, 4)
+    with pytest.raises(ValueError, match="num_outcomes"):
+        make_adapt(AdaptConfig(num_outcomes=0), env, ep, None)
+    with pytest.raises(ValueError, match="needs `dag`"):
+        make_adapt(AdaptConfig(eval_every=10), env, ep, None)
+
+    class NoStructure(GFNEnv):
+        vocab, obj_size = 2, 1
+
+        def initial_obj(self):
+            return jnp.zeros((1,), jnp.int32)
+
+    with pytest.raises(ValueError, match="reachability"):
+        make_adapt(AdaptConfig(), NoStructure(), None, None)
