@@ -1,5 +1,5 @@
 """Flow of Reasoning on BlocksWorld: FoR (log-partition-variance TB, replay, local search), plain TB,
-PPO and REINFORCE on the same small policy.
+PPO and REINFORCE on the same small policy (`for_no_replay`: FoR without buffer and local search).
 
     python experiments/gfn_for_blocksworld.py --config=experiments/configs/gfn_for_blocksworld.py:default
 
@@ -47,11 +47,14 @@ def method_setup(c, method):
                         replay_capacity=c.for_replay_capacity, replay_per_problem=c.for_replay_per_problem,
                         local_search=True, **base)
         return cfg, hp.replace(reward_beta=c.for_reward_beta)
+    if method == "for_no_replay":  # ablation: FoR without the buffer and the local search
+        cfg = FoRConfig(method="logz_var", samples_per_problem=c.for_samples_per_problem, **base)
+        return cfg, hp.replace(reward_beta=c.for_reward_beta)
     if method in ("tb", "reinforce"):
         return FoRConfig(method=method, **base), hp
     if method == "ppo":
         return FoRConfig(method="ppo", ppo_epochs=c.ppo_epochs, ppo_minibatches=c.ppo_minibatches, **base), hp
-    raise ValueError(f"Unknown method {method!r}: use for, tb, ppo or reinforce.")
+    raise ValueError(f"Unknown method {method!r}: use for, for_no_replay, tb, ppo or reinforce.")
 
 
 def scores(train, key, params, objs, problems, limit_slack, n_samples):
