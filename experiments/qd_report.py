@@ -11,7 +11,8 @@ COLUMNS = ("coverage", "uniformity", "reward_areas", "best_reward", "wall_s")
 
 
 def table(workdir: str) -> str:
-    s = json.load(open(os.path.join(workdir, "summary.json")))
+    with open(os.path.join(workdir, "summary.json")) as f:
+        s = json.load(f)
     lines = [f"**{s['env']}**, budget {s['budget']} evaluations, seeds {s['seeds']}", "",
              "| algorithm | " + " | ".join(COLUMNS) + " | reward found (seeds) |",
              "|---" * (len(COLUMNS) + 2) + "|"]

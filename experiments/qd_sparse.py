@@ -73,9 +73,11 @@ def main(argv):
     # Re-running some algorithms replaces their rows and summaries, keeping the others'.
     summary, metrics_path, summary_path = {}, os.path.join(workdir, "metrics.jsonl"), os.path.join(workdir, "summary.json")
     if os.path.exists(summary_path):
-        summary = {a: r for a, r in json.load(open(summary_path))["results"].items() if a not in algos}
+        with open(summary_path) as f:
+            summary = {a: r for a, r in json.load(f)["results"].items() if a not in algos}
     if os.path.exists(metrics_path):
-        keep = [line for line in open(metrics_path) if json.loads(line)["algorithm"] not in algos]
+        with open(metrics_path) as f:
+            keep = [line for line in f if json.loads(line)["algorithm"] not in algos]
         with open(metrics_path, "w") as f:
             f.writelines(keep)
     with open(metrics_path, "a") as f:
@@ -85,8 +87,7 @@ def main(argv):
                 t = time.time()
                 hist, extra = run_one(algo, seed, task, c)
                 wall = time.time() - t
-                for h in thin(hist):
-                    f.write(json.dumps({"algorithm": algo, "seed": seed, **h}) + "\n")
+                f.writelines(json.dumps({"algorithm": algo, "seed": seed, **h}) + "\n" for h in thin(hist))
                 f.flush()
                 finals.append({**hist[-1], **extra, "wall_s": wall})
                 logging.info("%s %s seed %d: %s (%.1f s)", c.env, algo, seed, hist[-1], wall)
@@ -101,12 +102,13 @@ def main(argv):
 
 
 def plot(workdir, env):
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
-    rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
     fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.2))
     for algo in sorted({r["algorithm"] for r in rows}):
         rs = [r for r in rows if r["algorithm"] == algo]

@@ -77,7 +77,7 @@ def run_random_search(key, task: Task, config: BaselineConfig, total_budget: int
 
 
 def run_openai_es(key, task: Task, config: BaselineConfig, total_budget: int):
-    from evosax.algorithms import Open_ES  # noqa: PLC0415
+    from evosax.algorithms import Open_ES
 
     n = config.population_size + config.population_size % 2  # antithetic pairs
     k_init, key = jax.random.split(key)

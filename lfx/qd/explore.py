@@ -36,8 +36,8 @@ _COMPILED: dict = {}
 @dataclasses.dataclass(frozen=True)
 class ExplorerConfig:
     mode: str = "ns"
-    ns: NSConfig = NSConfig()
-    ae: AEConfig = AEConfig()
+    ns: NSConfig = dataclasses.field(default_factory=NSConfig)
+    ae: AEConfig = dataclasses.field(default_factory=AEConfig)
     retrain_every: int = 30
     surprise_after: int = 30
     interval_growth: float = 1.5
@@ -130,7 +130,7 @@ class Explorer:
                 self.next_retrain += self.config.retrain_every
             else:
                 self.interval *= self.config.interval_growth
-                self.next_retrain += max(int(round(self.interval)), 1)
+                self.next_retrain += max(round(self.interval), 1)
         return tracker, info
 
     def reference_genomes(self):
@@ -142,7 +142,7 @@ class Explorer:
 
 def run_explorer(key, task: Task, config: ExplorerConfig, total_budget: int, *, log_every: int = 1):
     """Runs NS / TAXONS / STAX until the budget is spent; returns (tracker, explorer, history)."""
-    from lfx.qd.task import init_tracker, summary  # noqa: PLC0415
+    from lfx.qd.task import init_tracker, summary
 
     tracker = init_tracker(task, total_budget)
     explorer = Explorer(task, config)

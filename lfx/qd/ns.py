@@ -17,7 +17,8 @@ selection and archive insertion use novelty or that score. The archive keeps eac
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax
 import jax
@@ -106,7 +107,7 @@ def make_ns(task: Task, config: NSConfig, descriptor_fn: Callable = hand_descrip
         return state, tracker
 
     def step(key, state: NSState, tracker: Tracker, aux, use_score=False, limit=None):
-        k_par, k_mut, k_ev, k_arc = jax.random.split(key, 4)
+        _, k_mut, k_ev, k_arc = jax.random.split(key, 4)
         parent_idx = jnp.tile(jnp.arange(p), config.offspring_per_parent)
         offspring = gaussian_mutation(k_mut, state.genomes[parent_idx], sigma=config.sigma,
                                       mutation_prob=config.mutation_prob, clip=config.clip)

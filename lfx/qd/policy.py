@@ -10,6 +10,7 @@ The genome layout is [W_0 (in x h1, row-major), b_0, W_1, b_1, ...].
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import jax
@@ -33,7 +34,7 @@ class MLPPolicy:
     @property
     def num_params(self) -> int:
         s = self.layer_sizes
-        return sum(a * b + b for a, b in zip(s[:-1], s[1:]))
+        return sum(a * b + b for a, b in itertools.pairwise(s))
 
     def init(self, key: jax.Array, n: int | None = None) -> jax.Array:
         """Genome(s) with LeCun-normal weights and N(0, 1) biases: [D] or [n, D].
@@ -45,7 +46,7 @@ class MLPPolicy:
             return jax.vmap(self.init)(jax.random.split(key, n))
         parts = []
         s = self.layer_sizes
-        for i, (a, b) in enumerate(zip(s[:-1], s[1:])):
+        for i, (a, b) in enumerate(itertools.pairwise(s)):
             w = jax.random.normal(jax.random.fold_in(key, i), (a * b,)) / math.sqrt(a)
             parts += [w, jax.random.normal(jax.random.fold_in(key, 1000 + i), (b,))]
         return jnp.concatenate(parts)
@@ -55,7 +56,7 @@ class MLPPolicy:
         h = obs.reshape(-1)
         i = 0
         s = self.layer_sizes
-        for a, b in zip(s[:-1], s[1:]):
+        for a, b in itertools.pairwise(s):
             w = genome[i : i + a * b].reshape(a, b)
             i += a * b
             bias = genome[i : i + b]

@@ -41,7 +41,7 @@ from lfx.qd.task import Task, evaluate_granted, init_tracker, summary
 
 @dataclasses.dataclass(frozen=True)
 class SereneConfig:
-    explorer: ExplorerConfig = ExplorerConfig()
+    explorer: ExplorerConfig = dataclasses.field(default_factory=ExplorerConfig)
     chunk_size: int = 1000
     emitter_population: int = 6
     bootstrap_generations: int = 5

@@ -8,7 +8,8 @@ counts), the reward areas found, and the best reward / genome so far.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax
 import jax

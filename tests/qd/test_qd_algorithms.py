@@ -66,7 +66,7 @@ def test_autoencoder_reduces_reconstruction_loss():
     loss, surprise = jax.jit(loss), jax.jit(surprise)
     params = jax.jit(init)(jax.random.key(1))
     before = float(loss(params, images))
-    params, _, losses = train(jax.random.key(2), params, opt_init(params), images, jnp.ones(256), 300)
+    params, _, _ = train(jax.random.key(2), params, opt_init(params), images, jnp.ones(256), 300)
     after = float(loss(params, images))
     assert after < 0.2 * before
     # surprise ranks a never-seen kind of image (a full white square) above the training images

@@ -29,7 +29,7 @@ def test_registered_and_gymnax_step(name):
     env, params = make(name)
     obs, state = env.reset(jax.random.key(0), params)
     assert env.observation_space(params).shape == obs.shape
-    obs2, _, r, term, trunc, info = env.step(jax.random.key(1), state, jnp.zeros(env.num_actions), params)
+    obs2, _, r, _term, _trunc, info = env.step(jax.random.key(1), state, jnp.zeros(env.num_actions), params)
     assert obs2.shape == obs.shape and r.shape == () and "final_observation" in info
     with pytest.raises(ValueError, match="no parameter"):
         make(name, not_a_field=1.0)
@@ -138,7 +138,7 @@ def test_hard_maze_walls_block():
 
 
 def test_hard_maze_lasers_see_walls():
-    env, params = make("HardMaze-sparse")
+    _, params = make("HardMaze-sparse")
     obs = hard_maze.sense(jnp.array([0.5, 0.9]), jnp.array(jnp.pi / 2), params)
     assert float(obs[1]) == pytest.approx(0.1 / 0.2, rel=1e-5)  # top wall 0.1 ahead
     assert float(obs[0]) == pytest.approx(0.1 * np.sqrt(2) / 0.2, rel=1e-5)  # top wall along the diagonal

@@ -63,7 +63,7 @@ def ray_distance(p: jax.Array, angle: jax.Array, a: jax.Array, b: jax.Array, max
 
 def make_with_overrides(env, **kwargs):
     """(env, env.default_params with `kwargs` fields replaced); ValueError naming unknown fields."""
-    import dataclasses  # noqa: PLC0415
+    import dataclasses
 
     params = env.default_params
     fields = {f.name for f in dataclasses.fields(params)}

@@ -23,7 +23,13 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import environment, spaces
 
-from lfx.envs.sparse.base import PlanarAgentInUnitSquare, goal_reward, make_with_overrides, point_segment_distance, ray_distance
+from lfx.envs.sparse.base import (
+    PlanarAgentInUnitSquare,
+    goal_reward,
+    make_with_overrides,
+    point_segment_distance,
+    ray_distance,
+)
 
 # Segment end points (x0, y0, x1, y1): the outer square, then the Kheperax "standard" maze walls.
 HARD_MAZE_WALLS = (

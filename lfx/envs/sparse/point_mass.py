@@ -14,7 +14,11 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import environment, spaces
 
-from lfx.envs.sparse.base import PlanarAgentInUnitSquare, goal_reward, make_with_overrides
+from lfx.envs.sparse.base import (
+    PlanarAgentInUnitSquare,
+    goal_reward,
+    make_with_overrides,
+)
 
 
 @flax.struct.dataclass
