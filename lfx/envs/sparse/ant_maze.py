@@ -7,7 +7,8 @@ added to its MJCF world and simulated by a brax pipeline (default `spring`: it c
 ran 3x faster than `positional` on our CPU; timestep 0.005 s, 10 substeps per control step and motor
 gear 200, as brax's `Ant` sets for that backend).
 
-* Arena [-3, 3]^2 (outer walls), one inner wall along y = 0 from x = -3 to x = 1: a U. The ant
+* Arena [-3, 3]^2 (outer walls), one inner wall along y = 0 from x = -3 to x = 1: a U; walls are
+  0.1 m thick and 4 m high (flailing ants can jump over 1 m). The ant
   starts at (-1.5, -1.5) (bottom arm of the U), the goal is a disc of radius 0.75 at (-1.5, 1.5)
   (top arm), so the straight line is blocked and the ant must walk round the wall's free end.
 * Actions: 8 motor commands in [-1, 1]. Observation: the ant's generalised positions and velocities
@@ -15,6 +16,10 @@ gear 200, as brax's `Ant` sets for that backend).
 * Episode: `max_steps_in_episode` control steps of 0.05 s, no termination. At the last step the
   reward is (R - d) / R inside the goal (d: torso's distance to its centre), else 0. Descriptor: the
   torso's final (x, y), grid [-3, 3]^2.
+
+Rollouts of flailing random or evolved policies are chaotic: the same genome evaluated alone and
+inside a vmapped batch was seen to end in different places (float differences grow), so a single
+evaluation is a noisy sample of a policy's outcome.
 
 brax is an optional extra: building the env without it raises an ImportError saying how to install it.
 """
