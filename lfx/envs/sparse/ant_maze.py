@@ -8,7 +8,7 @@ ran 3x faster than `positional` on our CPU; timestep 0.005 s, 10 substeps per co
 gear 200, as brax's `Ant` sets for that backend).
 
 * Arena [-3, 3]^2 (outer walls), one inner wall along y = 0 from x = -3 to x = 1: a U; walls are
-  0.1 m thick and 4 m high (flailing ants can jump over 1 m). The ant
+  0.1 m thick and 4 m high (with 1 m walls flailing ants got the torso up to 1.8 m). The ant
   starts at (-1.5, -1.5) (bottom arm of the U), the goal is a disc of radius 0.75 at (-1.5, 1.5)
   (top arm), so the straight line is blocked and the ant must walk round the wall's free end.
 * Actions: 8 motor commands in [-1, 1]. Observation: the ant's generalised positions and velocities
@@ -37,7 +37,7 @@ from lfx.envs.sparse.base import blob_image, goal_reward, make_with_overrides
 
 HALF_SIZE = 3.0
 # (centre x, centre y, half-length x, half-length y) of each wall, 0.1 m thick and WALL_HEIGHT high:
-# flailing spring-backend ants were seen to lift the torso to z = 1.8 m, so 1 m walls could be jumped.
+# with 1 m walls, flailing spring-backend ants got the torso up to z = 1.8 m (experiments/qd_ant_probe.py).
 WALL_HEIGHT = 4.0
 WALLS = (
     (0.0, HALF_SIZE, HALF_SIZE, 0.05),
