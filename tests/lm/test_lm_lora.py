@@ -98,6 +98,7 @@ def test_make_lora_step_matches_the_scanned_finetune():
                                                 num_steps=3, key=jax.random.key(2), num_target=4,
                                                 scale=2.0)
     init, step = lora_lib.make_lora_step(cfg, lr=1e-2, num_target=4, scale=2.0)
+    step = jax.jit(step)
     opt_state, stepped = init(lora), lora
     for _ in range(3):
         stepped, opt_state, _ = step(stepped, opt_state, params, ids, roles)
