@@ -13,6 +13,16 @@ from lfx.lm.config import LlamaConfig
 from lfx.lm.llama import forward, forward_hidden, output_logits
 
 
+def _masked_nll(logits: jax.Array, targets: jax.Array, m: jax.Array) -> tuple[jax.Array, dict]:
+    """Mean next-token NLL and accuracy over positions with m = 1. logits [B, T, V]; targets, m [B, T]."""
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+    denom = jnp.maximum(m.sum(), 1.0)
+    loss = (nll * m).sum() / denom
+    acc = ((jnp.argmax(logits, -1) == targets) * m).sum() / denom
+    return loss, {"train/loss": loss, "train/accuracy": acc}
+
+
 def lm_loss(params: dict, config: LlamaConfig, tokens: jax.Array,
             mask: jax.Array | None = None) -> tuple[jax.Array, dict]:
     """Mean next-token cross-entropy, -sum_t m_t log p(x_t | x_<t) / sum_t m_t.
@@ -28,12 +38,7 @@ def lm_loss(params: dict, config: LlamaConfig, tokens: jax.Array,
     logits, _ = forward(params, config, tokens[:, :-1])
     targets = tokens[:, 1:]
     m = jnp.ones(targets.shape, jnp.float32) if mask is None else mask[:, 1:].astype(jnp.float32)
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
-    denom = jnp.maximum(m.sum(), 1.0)
-    loss = (nll * m).sum() / denom
-    acc = ((jnp.argmax(logits, -1) == targets) * m).sum() / denom
-    return loss, {"train/loss": loss, "train/accuracy": acc}
+    return _masked_nll(logits, targets, m)
 
 
 def _as_batches(token_batches, mask, pad_id):
@@ -186,9 +191,4 @@ def target_loss(params: dict, config: LlamaConfig, tokens: jax.Array, roles: jax
     logits = output_logits(params, config, h[:, -num_target:])
     targets = tokens[:, -num_target:]
     m = (roles[:, -num_target:] == TARGET).astype(jnp.float32)
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
-    denom = jnp.maximum(m.sum(), 1.0)
-    loss = (nll * m).sum() / denom
-    acc = ((jnp.argmax(logits, -1) == targets) * m).sum() / denom
-    return loss, {"train/loss": loss, "train/accuracy": acc}
+    return _masked_nll(logits, targets, m)
