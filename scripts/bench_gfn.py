@@ -8,6 +8,7 @@ path (log-probs saved while sampling, not recomputed). Runs are interleaved (lfx
 
     python scripts/bench_gfn.py --peer_python=/opt/peers/torchgfn/bin/python --repeats=3
     python scripts/bench_gfn.py --ablate_skip --batches=16      # lfx only: cond-skip on vs off
+    python scripts/bench_gfn.py --peer_python=python3 --peer_device=cuda   # on a GPU machine
 
 The torchgfn side runs in its own virtual environment: this script re-invokes itself there with
 `--peer-worker` (that code path imports torch only, never jax).
@@ -25,7 +26,8 @@ import time
 REWARD = {"R0": 0.1, "R1": 0.5, "R2": 2.0}
 
 
-def peer_worker(dim: int, height: int, batch: int, iters: int, warmup: int, threads: int) -> dict:
+def peer_worker(dim: int, height: int, batch: int, iters: int, warmup: int, threads: int,
+                device: str = "cpu") -> dict:
     import torch  # noqa: PLC0415
     from gfn.estimators import DiscretePolicyEstimator  # noqa: PLC0415
     from gfn.gflownet import TBGFlowNet  # noqa: PLC0415
@@ -35,7 +37,8 @@ def peer_worker(dim: int, height: int, batch: int, iters: int, warmup: int, thre
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    env = HyperGrid(ndim=dim, height=height, reward_fn_kwargs=dict(REWARD), validate_modes=False)
+    env = HyperGrid(ndim=dim, height=height, reward_fn_kwargs=dict(REWARD), validate_modes=False,
+                    device=device)
     pre = KHotPreprocessor(height=height, ndim=dim)
     pf = DiscretePolicyEstimator(
         MLP(input_dim=pre.output_dim, output_dim=env.n_actions, hidden_dim=256, n_hidden_layers=2),
@@ -44,7 +47,7 @@ def peer_worker(dim: int, height: int, batch: int, iters: int, warmup: int, thre
     pb = DiscretePolicyEstimator(
         DiscreteUniform(env.n_actions - 1), env.n_actions, preprocessor=pre, is_backward=True
     )
-    gfn = TBGFlowNet(pf=pf, pb=pb, init_logZ=0.0)
+    gfn = TBGFlowNet(pf=pf, pb=pb, init_logZ=0.0).to(device)
     opt = torch.optim.Adam(gfn.pf_pb_parameters(), lr=1e-3)
     opt.add_param_group({"params": gfn.logz_parameters(), "lr": 0.1})
 
@@ -131,6 +134,7 @@ def main() -> None:
     ap.add_argument("--height", type=int)
     ap.add_argument("--batch", type=int)
     ap.add_argument("--iters", type=int)
+    ap.add_argument("--peer_device", default="cpu", help="torch device for torchgfn: cpu | cuda")
     ap.add_argument("--out", default="")
     ap.add_argument("--lfx_single_thread", action="store_true",
                     help="restrict XLA to one CPU thread (same thread budget as the peer)")
@@ -140,7 +144,7 @@ def main() -> None:
         ablate_skip(a.grids, int(a.batches.split(",")[0]), 300, 5)
         return
     if a.peer_worker:
-        print(json.dumps(peer_worker(a.dim, a.height, a.batch, a.iters, 5, a.threads)))
+        print(json.dumps(peer_worker(a.dim, a.height, a.batch, a.iters, 5, a.threads, a.peer_device)))
         return
 
     if a.lfx_single_thread:
@@ -150,7 +154,8 @@ def main() -> None:
 
     def peer(dim, height, batch, iters):
         cmd = [a.peer_python, os.path.abspath(__file__), "--peer-worker", f"--dim={dim}",
-               f"--height={height}", f"--batch={batch}", f"--iters={iters}", f"--threads={a.threads}"]
+               f"--height={height}", f"--batch={batch}", f"--iters={iters}", f"--threads={a.threads}",
+               f"--peer_device={a.peer_device}"]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         return json.loads(out.strip().splitlines()[-1])
 
