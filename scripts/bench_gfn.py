@@ -9,6 +9,11 @@ path (log-probs saved while sampling, not recomputed). Runs are interleaved (lfx
     python scripts/bench_gfn.py --peer_python=/opt/peers/torchgfn/bin/python --repeats=3
     python scripts/bench_gfn.py --ablate_skip --batches=16      # lfx only: cond-skip on vs off
     python scripts/bench_gfn.py --peer_python=python3 --peer_device=cuda   # on a GPU machine
+    python scripts/bench_gfn.py --lfx_rollout=padded,packed   # both lfx rollouts, interleaved
+
+`--lfx_rollout` picks lfx's `GFNConfig.rollout` ("padded": `forward_rollout` differentiated end to
+end; "packed": `lfx.gfn.packed`, sampling without autodiff and a gradient over the transitions
+taken only); a comma list times each, interleaved with the same torchgfn runs (one row each).
 
 The torchgfn side runs in its own virtual environment: this script re-invokes itself there with
 `--peer-worker` (that code path imports torch only, never jax).
@@ -68,7 +73,7 @@ def peer_worker(dim: int, height: int, batch: int, iters: int, warmup: int, thre
     return {"its": iters / dt, "iters": iters, "seconds": dt}
 
 
-def make_lfx(dim: int, height: int, batch: int, iters: int):
+def make_lfx(dim: int, height: int, batch: int, iters: int, rollout: str = "padded"):
     import jax  # noqa: PLC0415
 
     from lfx.gfn.train import GFNConfig, GFNHParams, make_train  # noqa: PLC0415
@@ -76,7 +81,7 @@ def make_lfx(dim: int, height: int, batch: int, iters: int):
     cfg = GFNConfig(
         env_kwargs=(("dim", dim), ("height", height), ("r0", REWARD["R0"]), ("r1", REWARD["R1"]),
                     ("r2", REWARD["R2"])),
-        loss="tb", batch_size=batch, num_iterations=iters, hidden=(256, 256),
+        loss="tb", batch_size=batch, num_iterations=iters, hidden=(256, 256), rollout=rollout,
     )
     train = jax.jit(make_train(cfg))
     hp = GFNHParams(lr=1e-3, logz_lr=0.1)
@@ -139,6 +144,8 @@ def main() -> None:
     ap.add_argument("--lfx_single_thread", action="store_true",
                     help="restrict XLA to one CPU thread (same thread budget as the peer)")
     ap.add_argument("--ablate_skip", action="store_true", help="lfx only: skip_done on vs off")
+    ap.add_argument("--lfx_rollout", default="padded",
+                    help="lfx GFNConfig.rollout: padded | packed, or a comma list timed interleaved")
     a = ap.parse_args()
     if a.ablate_skip:
         ablate_skip(a.grids, int(a.batches.split(",")[0]), 300, 5)
@@ -169,27 +176,35 @@ def main() -> None:
             p_iters = max(a.min_iters, int(a.seconds * probe["its"]))
             # one compilation per setting: size lfx's run from the peer's speed (assume ~3x)
             l_iters = max(3 * a.min_iters, int(3 * a.seconds * probe["its"]))
-            run = make_lfx(dim, height, batch, l_iters)
-            ratios, lfx_its, peer_its = [], [], []
+            rollouts = a.lfx_rollout.split(",")
+            runs = {ro: make_lfx(dim, height, batch, l_iters, ro) for ro in rollouts}
+            lfx_its = {ro: [] for ro in rollouts}
+            lengths = {ro: [] for ro in rollouts}
+            ratios = {ro: [] for ro in rollouts}
+            peer_its = []
             for r in range(a.repeats):
-                lo = run(100 + r)
+                for ro in rollouts:  # lfx (each rollout), then torchgfn
+                    lo = runs[ro](100 + r)
+                    lfx_its[ro].append(lo["its"])
+                    lengths[ro].append(lo["mean_length"])
                 po = peer(dim, height, batch, p_iters)
-                lfx_its.append(lo["its"])
                 peer_its.append(po["its"])
-                ratios.append(lo["its"] / po["its"])
-            row = {
-                "grid": grid, "batch": batch, "lfx_its": statistics.median(lfx_its),
-                "torchgfn_its": statistics.median(peer_its), "median_ratio": statistics.median(ratios),
-                "ratios": [round(x, 2) for x in ratios], "lfx_iters": l_iters, "peer_iters": p_iters,
-                "mean_length": lo["mean_length"],
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-    print("\n| grid | batch | lfx it/s | torchgfn it/s | median ratio (per pair) |")
-    print("|---|---|---|---|---|")
+                for ro in rollouts:
+                    ratios[ro].append(lfx_its[ro][-1] / po["its"])
+            for ro in rollouts:
+                row = {
+                    "grid": grid, "batch": batch, "rollout": ro, "lfx_its": statistics.median(lfx_its[ro]),
+                    "torchgfn_its": statistics.median(peer_its), "median_ratio": statistics.median(ratios[ro]),
+                    "ratios": [round(x, 2) for x in ratios[ro]], "lfx_iters": l_iters, "peer_iters": p_iters,
+                    "mean_length": statistics.mean(lengths[ro]),
+                }
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    print("\n| grid | batch | lfx rollout | lfx it/s | torchgfn it/s | median ratio (per pair) | lfx mean length |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['grid']} | {r['batch']} | {r['lfx_its']:.1f} | {r['torchgfn_its']:.1f} | "
-              f"{r['median_ratio']:.2f}x ({', '.join(map(str, r['ratios']))}) |")
+        print(f"| {r['grid']} | {r['batch']} | {r['rollout']} | {r['lfx_its']:.1f} | {r['torchgfn_its']:.2f} | "
+              f"{r['median_ratio']:.2f}x ({', '.join(map(str, r['ratios']))}) | {r['mean_length']:.1f} |")
     if a.out:
         with open(a.out, "w") as f:
             json.dump(rows, f, indent=1)
