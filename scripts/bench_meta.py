@@ -1,15 +1,18 @@
-"""Inner-loop throughput of LPO meta-training: the population vmapped vs one member at a time.
+"""Inner-loop throughput of LPO meta-training: one whole ES generation vs one member at a time.
 
-    nice -n 10 python scripts/bench_meta.py --population=8 --timesteps=20000 --repeats=3
+    python scripts/bench_meta.py --population=8 --timesteps=20000 --repeats=3
 
-Both sides evaluate the SAME population (TA-LPO drift objectives, PPO agents on CartPole-v1 with
-4 envs x 128 steps; one seed per member) after compilation:
-  * vmapped: one jitted call of `lfx.meta.fitness.make_fitness` over the whole population;
-  * loop: a jitted single-member lifetime called once per member.
-Runs are interleaved (vmapped, loop, vmapped, loop, ...); the script prints env steps/s summed over
-the population for each repeat and the median ratio. Add --env and --num_envs for MinAtar/GPU runs,
-e.g. --env=SpaceInvaders-MinAtar --network=minatar_conv --num_envs=64 --timesteps=1000000
---population=64 (the issue's H100/H200 goal: one such generation in < 10 s).
+Both sides run the SAME work (TA-LPO drift objectives, PPO agents on CartPole-v1 with 4 envs x 128
+steps; one seed per member) after compilation:
+  * generation: one jitted OpenAI-ES generation (`lfx.meta.es.make_generation_step`: ask, every
+    member's whole lifetime vmapped over the population, tell) -- what meta-training runs each step;
+  * loop: a jitted single-member lifetime called once per member, for the first `--loop_members`
+    members (default: all); its rate is (members looped x steps per member) / time.
+Runs are interleaved (generation, loop, generation, loop, ...); the script prints env steps/s summed
+over the population for each repeat, the generation's wall time and the median ratio. MinAtar on an
+accelerator (the issue's goal: one such generation in < 10 s on an H100/H200):
+    python scripts/bench_meta.py --env=SpaceInvaders-MinAtar --network=minatar_conv --num_envs=64 \
+        --timesteps=1000000 --population=64 --loop_members=4
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from lfx.meta import fitness, lpo  # noqa: E402
+from lfx.meta import es, fitness, lpo  # noqa: E402
 from lfx.rl import ppo  # noqa: E402
 
 _POP = flags.DEFINE_integer("population", 8, "Population size.")
@@ -34,6 +37,7 @@ _ENV = flags.DEFINE_string("env", "CartPole-v1", "Environment.")
 _NET = flags.DEFINE_string("network", "mlp", "mlp | minatar_conv.")
 _NUM_ENVS = flags.DEFINE_integer("num_envs", 4, "Parallel envs per agent.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Interleaved repeats.")
+_LOOP = flags.DEFINE_integer("loop_members", 0, "Members timed one at a time (0: the whole population).")
 _OUT = flags.DEFINE_string("out", "", "Optional JSON output path.")
 
 
@@ -46,35 +50,43 @@ def main(argv):
     )
     dcfg = lpo.DRIFT_CONFIGS["ta_lpo_ppo_init"]
     train = ppo.make_train(cfg, lpo.make_lpo_objective(dcfg))
-    pop = jax.vmap(lambda k: lpo.init_drift(k, dcfg, output_scale=0.1))(
-        jax.random.split(jax.random.key(0), _POP.value)
-    )
     hp = ppo.HParams()
-    vmapped = jax.jit(fitness.make_fitness([fitness.Task("t", train)], hp))
+    strategy = es.make_strategy(es.ESConfig(population_size=_POP.value), lpo.init_drift(jax.random.key(0), dcfg))
+    es_state = es.es_init(jax.random.key(0), strategy, lpo.init_drift(jax.random.key(0), dcfg, output_scale=0.1))
+    generation = jax.jit(es.make_generation_step(strategy, fitness.make_fitness([fitness.Task("t", train)], hp)))
+    pop, _ = strategy.ask(jax.random.key(2), es_state, strategy.default_params)
     single = jax.jit(lambda k, p: train(k, hp, p)[1]["train/episode_return"][-1])
-    steps = _POP.value * cfg.num_updates * cfg.batch_size
+    per_member = cfg.num_updates * cfg.batch_size
+    n_loop = _LOOP.value or _POP.value
+    if not 1 <= n_loop <= _POP.value:
+        raise ValueError(f"--loop_members must be in [1, population], got {n_loop}.")
+    steps = _POP.value * per_member
     key = jax.random.key(1)
     t = time.time()
-    jax.block_until_ready(vmapped(key, pop))
+    jax.block_until_ready(generation(key, es_state))
     c_v = time.time() - t
     t = time.time()
     jax.block_until_ready(single(key, jax.tree.map(lambda x: x[0], pop)))
     c_l = time.time() - t
+    print(f"compiled: generation {c_v:.1f} s, single member {c_l:.1f} s", flush=True)
     rows = []
     for r in range(_REPEATS.value):
         t = time.time()
-        jax.block_until_ready(vmapped(key, pop))
-        v = steps / (time.time() - t)
+        jax.block_until_ready(generation(jax.random.fold_in(key, r), es_state))
+        gen_s = time.time() - t
+        v = steps / gen_s
         t = time.time()
-        for i in range(_POP.value):
+        for i in range(n_loop):
             jax.block_until_ready(single(key, jax.tree.map(lambda x, i=i: x[i], pop)))
-        lo = steps / (time.time() - t)
-        rows.append({"vmapped_steps_per_s": v, "loop_steps_per_s": lo, "ratio": v / lo})
-        print(f"repeat {r}: vmapped {v:,.0f} steps/s, loop {lo:,.0f} steps/s, ratio {v / lo:.2f}", flush=True)
+        lo = n_loop * per_member / (time.time() - t)
+        rows.append({"generation_s": gen_s, "vmapped_steps_per_s": v, "loop_steps_per_s": lo, "ratio": v / lo})
+        print(f"repeat {r}: generation {gen_s:.2f} s = {v:,.0f} steps/s; loop {lo:,.0f} steps/s; "
+              f"ratio {v / lo:.2f}", flush=True)
     out = {
         "device": str(jax.devices()[0]),
         "env": _ENV.value, "population": _POP.value, "timesteps_per_member": cfg.num_updates * cfg.batch_size,
         "compile_s_vmapped": c_v, "compile_s_single": c_l, "repeats": rows,
+        "loop_members": n_loop, "median_generation_s": float(np.median([r["generation_s"] for r in rows])),
         "median_ratio": float(np.median([r["ratio"] for r in rows])),
         "median_vmapped_steps_per_s": float(np.median([r["vmapped_steps_per_s"] for r in rows])),
         "median_loop_steps_per_s": float(np.median([r["loop_steps_per_s"] for r in rows])),

@@ -21,6 +21,7 @@ import numpy as np
 from flax import struct
 
 from lfx.utils.initializers import orthogonal
+from lfx.utils.patch_conv import PatchConv
 
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu}
 TORSOS = ("mlp", "minatar_conv")
@@ -71,14 +72,18 @@ class MLPTorso(nn.Module):
 
 
 class MinAtarConvTorso(nn.Module):
-    """Conv(16, 3x3, stride 1) + ReLU, flatten, then the MLP layers (MinAtar's reference torso)."""
+    """Conv(16, 3x3, stride 1) + ReLU, flatten, then the MLP layers (MinAtar's reference torso).
+
+    The convolution is `PatchConv` (patches @ kernel), the same function as `nn.Conv(16, (3, 3),
+    padding="VALID")`, because it stays a matrix product under a vmap over agents' parameters.
+    """
 
     hidden_sizes: Sequence[int]
     activation: str
 
     @nn.compact
     def __call__(self, x):
-        x = nn.relu(nn.Conv(16, (3, 3), padding="VALID")(x))
+        x = nn.relu(PatchConv(16, (3, 3))(x))
         x = x.reshape(x.shape[:-3] + (-1,))
         return MLPTorso(self.hidden_sizes, self.activation)(x)
 
