@@ -17,7 +17,7 @@ lifetime 20.9 s -> 3.1 s. Parameters ("kernel" [kh, kw, C, O], "bias" [O]) and i
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax

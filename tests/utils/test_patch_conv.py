@@ -11,7 +11,7 @@ from lfx.utils.patch_conv import PatchConv, patches
 
 def _loop_conv(x, k, b):
     """NumPy loop reference: y[n, i, j, o] = b[o] + sum x[n, i+di, j+dj, c] k[di, dj, c, o]."""
-    n, h, w, c = x.shape
+    n, h, w, _ = x.shape
     kh, kw, _, o = k.shape
     y = np.zeros((n, h - kh + 1, w - kw + 1, o))
     for i in range(h - kh + 1):
