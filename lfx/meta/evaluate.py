@@ -18,13 +18,14 @@ So a population of objectives is a leading [O] axis on the drift parameters and 
 from __future__ import annotations
 
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from lfx.meta import analysis, fitness, lpo
-from lfx.meta.pretrained import load_pretrained
+from lfx.meta.pretrained import load_pretrained, load_run
 from lfx.rl import ppo
 from lfx.utils.loop import run_chunked
 
@@ -35,7 +36,8 @@ def stack_objectives(names) -> tuple[dict, dict]:
     """Stacks objectives as TA-LPO (ppo_init, width 128) drift parameters.
 
     Args:
-      names: "ppo" or names of shipped parameters ("ta_lpo/cartpole_cpu", "lpo/cartpole_cpu").
+      names: "ppo", names of shipped parameters ("ta_lpo/cartpole_cpu", "lpo/cartpole_cpu"), or the
+        workdir of a finished experiments/meta_train.py run (a folder with params.npz).
 
     Returns:
       (params with a leading [O] axis, {name: (original params, original DriftConfig)}).
@@ -46,7 +48,7 @@ def stack_objectives(names) -> tuple[dict, dict]:
             p = analysis.ppo_as_ta_lpo(TA_CFG)
             originals[name] = (p, TA_CFG)
         else:
-            p0, cfg, _ = load_pretrained(name)
+            p0, cfg, _ = load_run(name) if os.path.isdir(name) else load_pretrained(name)
             if not cfg.ppo_init or cfg.hidden_size != TA_CFG.hidden_size or cfg.lifetime_features:
                 raise ValueError(
                     f"{name}: only PPO-initialised (TA-)LPO drifts of width {TA_CFG.hidden_size} "

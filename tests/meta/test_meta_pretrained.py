@@ -41,3 +41,21 @@ def test_ta_lpo_reproduces_documented_return():
     documented = info["check"]["mean_final_return"]
     mean, per_seed = pretrained.evaluate_pretrained(name, num_seeds=4, seed=0)
     np.testing.assert_allclose(mean, documented, rtol=RTOL)
+
+
+def test_load_run_reads_a_meta_train_workdir(tmp_path):
+    """A meta_train.py workdir (params.npz + provenance.json) loads to the same drift, and the
+    evaluation stacks it exactly like the shipped copy of the same parameters."""
+    from lfx.meta import evaluate  # noqa: PLC0415
+
+    params, cfg, info = pretrained.load_pretrained("ta_lpo/cartpole_cpu")
+    np.savez(tmp_path / "params.npz", **{k: np.asarray(v) for k, v in params.items()})
+    with pytest.raises(ValueError, match="provenance.json"):
+        pretrained.load_run(str(tmp_path))
+    (tmp_path / "provenance.json").write_text(json.dumps({"config": info["config"]}))
+    p2, cfg2, _ = pretrained.load_run(str(tmp_path))
+    assert cfg2 == cfg
+    stacked_run, _ = evaluate.stack_objectives([str(tmp_path)])
+    stacked_shipped, _ = evaluate.stack_objectives(["ta_lpo/cartpole_cpu"])
+    for a, b in zip(jax.tree.leaves(stacked_run), jax.tree.leaves(stacked_shipped)):
+        np.testing.assert_array_equal(a, b)

@@ -52,6 +52,26 @@ def load_pretrained(name: str) -> tuple[dict[str, Any], DriftConfig, dict[str, A
     return params, DriftConfig(**info["drift_config"]), info
 
 
+def load_run(workdir: str) -> tuple[dict[str, Any], DriftConfig, dict[str, Any]]:
+    """Loads the drift a meta-training run left in its workdir (experiments/meta_train.py writes
+    `params.npz` and `provenance.json`), so an unshipped run can be evaluated like a shipped one.
+
+    Raises:
+      ValueError: when the folder lacks either file (the message says which).
+    """
+    from lfx.meta.lpo import DRIFT_CONFIGS  # noqa: PLC0415
+
+    files = [os.path.join(workdir, f) for f in ("params.npz", "provenance.json")]
+    missing = [f for f in files if not os.path.exists(f)]
+    if missing:
+        raise ValueError(f"{workdir!r} is not a finished meta_train.py run: missing {missing}.")
+    with np.load(files[0]) as f:
+        params = {k: jnp.asarray(f[k]) for k in f.files}
+    with open(files[1]) as f:
+        info = json.load(f)
+    return params, DRIFT_CONFIGS[info["config"]["drift"]], info
+
+
 def save_pretrained(name: str, params: dict[str, Any], drift_config: DriftConfig, info: dict) -> str:
     """Writes `<name>.npz` and `<name>.json` under this package (used by experiments/meta_train.py)."""
     import dataclasses  # noqa: PLC0415
