@@ -55,6 +55,8 @@ def test_load_run_reads_a_meta_train_workdir(tmp_path):
     (tmp_path / "provenance.json").write_text(json.dumps({"config": info["config"]}))
     p2, cfg2, _ = pretrained.load_run(str(tmp_path))
     assert cfg2 == cfg
+    for k in params:
+        np.testing.assert_array_equal(p2[k], params[k])
     stacked_run, _ = evaluate.stack_objectives([str(tmp_path)])
     stacked_shipped, _ = evaluate.stack_objectives(["ta_lpo/cartpole_cpu"])
     for a, b in zip(jax.tree.leaves(stacked_run), jax.tree.leaves(stacked_shipped)):
