@@ -15,7 +15,9 @@ mode AD the cond's residual bookkeeping made whole training iterations ~1.25x SL
 2x8 and 4x16, batch 16 (median of 5 interleaved pairs, docs/benchmarks/gfn.md); gathering the
 active lanes into power-of-two buckets (`lax.switch` over bucket sizes) gave no measurable gain at
 4x16, batch 512. `skip_done` stays available (off by default); under `vmap` its cond becomes a
-select and skips nothing.
+select and skips nothing. For the losses that need only per-trajectory sums of log PF / log PB (TB,
+log-partition variance), `lfx.gfn.packed` removes the padding instead: it samples without autodiff
+in a refill pool and differentiates only the transitions taken (`GFNConfig(rollout="packed")`).
 
 Sampling distribution (exploration): (1 - epsilon) * softmax(logits / temperature) + epsilon *
 uniform(valid actions). The recorded `log_pf` is always the on-policy log softmax(logits), which is
