@@ -4,6 +4,7 @@ Submodules (import what you use; importing `lfx.gfn` stays cheap):
   base, hypergrid, positional, bitseq, ising, game24  -- environments (gymnax 1.0 compatible)
   blocksworld                                         -- BlocksWorld planning (exact transitions)
   networks, rollout                                   -- MLP policy, batched differentiable rollouts
+  packed                                              -- TB / logZ-variance gradient without padding
   losses                                              -- FM, DB, TB, SubTB, log-partition variance
   exact, metrics                                      -- enumeration, exact flows, TV/JSD/logZ/modes
   replay, train                                       -- replay buffer, `make_train(config)` recipe
