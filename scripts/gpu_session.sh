@@ -23,4 +23,4 @@ timeout "${META_TIMEOUT:-300}" $PY scripts/bench_meta.py --env=SpaceInvaders-Min
 # 2. Issue 5: hypergrid TB, lfx vs torchgfn (torch on the same GPU), interleaved pairs.
 XLA_PYTHON_CLIENT_MEM_FRACTION=0.4 timeout "${GFN_TIMEOUT:-240}" $PY scripts/bench_gfn.py --peer_python="${PEER_PY:-$PY}" \
   --peer_device="${PEER_DEVICE:-cuda}" --grids=2x8,4x16 --batches="${GFN_BATCHES:-16,512}" --repeats=3 \
-  --seconds=1 --min_iters=20 --out="$OUT/gfn.json" 2>&1 | grep -v "^W0\|^I0" | tee "$OUT/gfn.log"
+  --seconds=1 --min_iters=20 --lfx_rollout=padded,packed --out="$OUT/gfn.json" 2>&1 | grep -v "^W0\|^I0" | tee "$OUT/gfn.log"
