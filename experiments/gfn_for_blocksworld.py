@@ -30,31 +30,12 @@ from lfx.gfn.blocksworld import (
     make_problems,
     problems_to_objs,
 )
-from lfx.gfn.flow_of_reasoning import FoRConfig, FoRHParams, make_reasoning_train
+from lfx.gfn.flow_of_reasoning import make_reasoning_train, method_setup
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(__file__), "configs", "gfn_for_blocksworld.py:default")
 )
 _WORKDIR = flags.DEFINE_string("workdir", "runs/gfn_for_blocksworld", "Output folder.")
-
-
-def method_setup(c, method):
-    base = {"batch_size": c.batch_size, "num_iterations": c.num_iterations, "hidden": tuple(c.hidden)}
-    hp = FoRHParams(lr=c.lr, epsilon=c.epsilon, baseline_decay=c.baseline_decay, clip_eps=c.clip_eps,
-                    vf_coef=c.vf_coef, ent_coef=c.ent_coef)
-    if method == "for":
-        cfg = FoRConfig(method="logz_var", samples_per_problem=c.for_samples_per_problem,
-                        replay_capacity=c.for_replay_capacity, replay_per_problem=c.for_replay_per_problem,
-                        local_search=True, **base)
-        return cfg, hp.replace(reward_beta=c.for_reward_beta)
-    if method == "for_no_replay":  # ablation: FoR without the buffer and the local search
-        cfg = FoRConfig(method="logz_var", samples_per_problem=c.for_samples_per_problem, **base)
-        return cfg, hp.replace(reward_beta=c.for_reward_beta)
-    if method in ("tb", "reinforce"):
-        return FoRConfig(method=method, **base), hp
-    if method == "ppo":
-        return FoRConfig(method="ppo", ppo_epochs=c.ppo_epochs, ppo_minibatches=c.ppo_minibatches, **base), hp
-    raise ValueError(f"Unknown method {method!r}: use for, for_no_replay, tb, ppo or reinforce.")
 
 
 def scores(train, key, params, objs, problems, limit_slack, n_samples):

@@ -26,10 +26,9 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from lfx.gfn.flow_of_reasoning import (
-    FoRConfig,
-    FoRHParams,
     make_for_train,
     make_puzzles,
+    method_setup,
 )
 from lfx.gfn.game24 import solutions_bruteforce
 
@@ -37,26 +36,6 @@ _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(__file__), "configs", "gfn_for_game24.py:default")
 )
 _WORKDIR = flags.DEFINE_string("workdir", "runs/gfn_for_game24", "Output folder.")
-
-
-def method_setup(c, method):
-    """(FoRConfig, FoRHParams) of a method name; the same names as experiments/gfn_for_blocksworld.py."""
-    base = {"batch_size": c.batch_size, "num_iterations": c.num_iterations, "hidden": tuple(c.hidden)}
-    hp = FoRHParams(lr=c.lr, epsilon=c.epsilon, baseline_decay=c.baseline_decay)
-    if method == "for":
-        cfg = FoRConfig(method="logz_var", samples_per_problem=c.for_samples_per_problem,
-                        replay_capacity=c.for_replay_capacity, replay_per_problem=c.for_replay_per_problem,
-                        local_search=True, **base)
-        return cfg, hp.replace(reward_beta=c.for_reward_beta)
-    if method == "for_no_replay":  # ablation: FoR without the buffer and the local search
-        cfg = FoRConfig(method="logz_var", samples_per_problem=c.for_samples_per_problem, **base)
-        return cfg, hp.replace(reward_beta=c.for_reward_beta)
-    if method in ("tb", "reinforce"):
-        return FoRConfig(method=method, **base), hp
-    if method == "ppo":
-        cfg = FoRConfig(method="ppo", ppo_epochs=c.ppo_epochs, ppo_minibatches=c.ppo_minibatches, **base)
-        return cfg, hp.replace(clip_eps=c.clip_eps, vf_coef=c.vf_coef, ent_coef=c.ent_coef)
-    raise ValueError(f"Unknown method {method!r}: use for, for_no_replay, tb, ppo or reinforce.")
 
 
 def train_seeds(c, train, hp):

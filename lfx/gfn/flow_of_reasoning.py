@@ -299,6 +299,37 @@ def make_reasoning_train(config: FoRConfig, env, env_params, start_objs: np.ndar
     return train
 
 
+COMPARED_METHODS = ("for", "for_no_replay", "tb", "ppo", "reinforce")
+
+
+def method_setup(c, method: str) -> tuple[FoRConfig, FoRHParams]:
+    """(FoRConfig, FoRHParams) of a named method, as the FoR experiments compare them.
+
+    "for": the FoR recipe (log-partition-variance TB, `for_samples_per_problem` samples per problem,
+    a buffer of distinct successes replayed each batch, local search, reward R^`for_reward_beta`);
+    "for_no_replay": the same loss without buffer and local search; "tb": per-problem log Z TB;
+    "ppo": clipped surrogate; "reinforce": moving-average baseline. `c` is the experiment's config
+    (batch_size, num_iterations, hidden, lr, epsilon, baseline_decay, clip_eps, vf_coef, ent_coef,
+    ppo_epochs, ppo_minibatches and the for_* fields).
+    """
+    base = {"batch_size": c.batch_size, "num_iterations": c.num_iterations, "hidden": tuple(c.hidden)}
+    hp = FoRHParams(lr=c.lr, epsilon=c.epsilon, baseline_decay=c.baseline_decay, clip_eps=c.clip_eps,
+                    vf_coef=c.vf_coef, ent_coef=c.ent_coef)
+    if method == "for":
+        cfg = FoRConfig(method="logz_var", samples_per_problem=c.for_samples_per_problem,
+                        replay_capacity=c.for_replay_capacity, replay_per_problem=c.for_replay_per_problem,
+                        local_search=True, **base)
+        return cfg, hp.replace(reward_beta=c.for_reward_beta)
+    if method == "for_no_replay":
+        cfg = FoRConfig(method="logz_var", samples_per_problem=c.for_samples_per_problem, **base)
+        return cfg, hp.replace(reward_beta=c.for_reward_beta)
+    if method in ("tb", "reinforce"):
+        return FoRConfig(method=method, **base), hp
+    if method == "ppo":
+        return FoRConfig(method="ppo", ppo_epochs=c.ppo_epochs, ppo_minibatches=c.ppo_minibatches, **base), hp
+    raise ValueError(f"Unknown method {method!r}: use one of {COMPARED_METHODS}.")
+
+
 # ---- Game24 ----
 
 def make_puzzles(seed: int, n: int, exclude=()) -> np.ndarray:
@@ -323,3 +354,4 @@ def make_for_train(config: FoRConfig, train_puzzles: np.ndarray):
     evaluate = train.evaluate
     train.evaluate = lambda key, params, puzzles, n_samples=64: evaluate(key, params, to_objs(puzzles), n_samples)
     return train
+
