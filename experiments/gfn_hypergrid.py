@@ -46,6 +46,7 @@ def main(_):
                 loss=loss, batch_size=c.batch_size, num_iterations=c.num_iterations,
                 hidden=tuple(c.hidden), learned_pb=c.learned_pb and loss != "fm",
                 replay_batch=0 if loss == "fm" else c.replay_batch, eval_every=c.eval_every,
+                rollout=c.rollout,
             )
             train = jax.jit(make_train(cfg))
             finals = []

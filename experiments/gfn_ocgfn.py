@@ -141,7 +141,8 @@ def run_adaptation(c, workdir):
     ahp = AdaptHParams(lr=a.lr, epsilon=a.epsilon, outcome_epsilon=a.outcome_epsilon)
     gcfg = GFNConfig(env=c.env, env_kwargs=tuple(dict(c.env_kwargs).items()), loss="tb",
                      batch_size=a.batch_size, num_iterations=a.num_iterations, hidden=tuple(c.hidden),
-                     eval_every=a.eval_every if dag is not None else 0)
+                     eval_every=a.eval_every if dag is not None else 0,
+                     rollout="padded")  # the rollout of the recorded results (docs/results/gfn.md)
     scratch = jax.jit(make_train(gcfg, env, ep))
     ghp = GFNHParams(lr=a.lr, logz_lr=a.logz_lr, epsilon=a.epsilon)
     curves = {"adapted": [], "scratch": []}

@@ -17,7 +17,7 @@ from lfx.gfn.hypergrid import make_hypergrid
 from lfx.gfn.networks import make_policy
 from lfx.gfn.packed import packed_grads, sample_packed, unpack
 from lfx.gfn.rollout import forward_rollout, masked_log_softmax
-from lfx.gfn.train import GFNConfig, GFNHParams, make_train
+from lfx.gfn.train import GFNConfig, GFNHParams, make_train, resolve_rollout
 
 LOSS_FNS = {
     "tb": lambda log_z, pf, pb, lr, valid: losses.trajectory_balance(log_z, pf, pb, lr, valid)[0],
@@ -137,7 +137,7 @@ def test_train_packed_full_pool_follows_the_padded_run():
     base = {"env_kwargs": (("dim", 2), ("height", 6), ("r0", 0.1)), "batch_size": 32, "num_iterations": 4,
                 "hidden": (32, 32)}
     hp = GFNHParams(epsilon=0.1)
-    _, m_pad = jax.jit(make_train(GFNConfig(**base)))(jax.random.key(5), hp)
+    _, m_pad = jax.jit(make_train(GFNConfig(**base, rollout="padded")))(jax.random.key(5), hp)
     _, m_pk = jax.jit(make_train(GFNConfig(**base, rollout="packed", pool_size=32, pack_chunk=64)))(
         jax.random.key(5), hp)
     for k in ("train/loss", "train/logz", "train/length", "train/log_reward"):
@@ -178,5 +178,24 @@ def test_packed_rejects_unsupported_settings_before_compiling():
         make_train(GFNConfig(rollout="packed", replay_batch=4, replay_capacity=100))
     with pytest.raises(ValueError, match="pool_size"):
         make_train(GFNConfig(rollout="packed", batch_size=8, pool_size=9))
-    with pytest.raises(ValueError, match="choose 'padded' or 'packed'"):
+    with pytest.raises(ValueError, match="choose 'auto', 'padded' or 'packed'"):
         make_train(GFNConfig(rollout="chunked"))
+    with pytest.raises(ValueError, match="pool_size"):  # "auto" resolving to packed checks it too
+        make_train(GFNConfig(batch_size=8, pool_size=9))
+
+
+def test_auto_rollout_is_packed_exactly_where_packed_applies():
+    assert resolve_rollout(GFNConfig()) == "packed"
+    assert resolve_rollout(GFNConfig(loss="logz_var")) == "packed"
+    for cfg in (GFNConfig(loss="db"), GFNConfig(loss="subtb"), GFNConfig(loss="fm"),
+                GFNConfig(replay_batch=4, replay_capacity=100), GFNConfig(skip_done=True),
+                GFNConfig(loss="tb", rollout="padded")):
+        assert resolve_rollout(cfg) == "padded", cfg
+    # And "auto" runs the resolved path: the same metrics as naming it.
+    base = {"env_kwargs": (("dim", 2), ("height", 4)), "batch_size": 8, "num_iterations": 3,
+            "hidden": (16,)}
+    for loss, named in (("tb", "packed"), ("db", "padded")):
+        _, m_auto = jax.jit(make_train(GFNConfig(**base, loss=loss)))(jax.random.key(2), GFNHParams())
+        _, m_named = jax.jit(make_train(GFNConfig(**base, loss=loss, rollout=named)))(
+            jax.random.key(2), GFNHParams())
+        np.testing.assert_array_equal(m_auto["train/loss"], m_named["train/loss"])

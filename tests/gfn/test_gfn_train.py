@@ -33,6 +33,7 @@ def test_loss_converges_on_hypergrid_2x8(name):
     cfg = GFNConfig(
         env_kwargs=(("dim", 2), ("height", 8), ("r0", 0.1)), loss=loss, batch_size=16,
         num_iterations=n, hidden=(64, 64), eval_every=n, learned_pb=learned_pb, replay_batch=replay,
+        rollout="padded",  # the packed path's own learning tests are in test_gfn_packed.py
     )
     train = jax.jit(make_train(cfg))
     _, m = train(jax.random.key(0), GFNHParams(lr=1e-3, logz_lr=0.1))
