@@ -109,11 +109,11 @@ def validate(config: GFNConfig) -> None:
         if config.replay_batch or config.skip_done or config.skip_chunk:
             raise ValueError("rollout='packed' has no replay and no skip options: set replay_batch=0, "
                              "skip_done=False, skip_chunk=0 (or use rollout='padded').")
-    if resolve_rollout(config) == "packed":
-        if not 0 <= config.pool_size <= config.batch_size or config.pack_chunk < 0:
-            raise ValueError(f"rollout='packed' needs 0 <= pool_size <= batch_size={config.batch_size} "
-                             f"and pack_chunk >= 0; got pool_size={config.pool_size}, "
-                             f"pack_chunk={config.pack_chunk}.")
+    bad_sizes = not 0 <= config.pool_size <= config.batch_size or config.pack_chunk < 0
+    if resolve_rollout(config) == "packed" and bad_sizes:
+        raise ValueError(f"rollout='packed' needs 0 <= pool_size <= batch_size={config.batch_size} "
+                         f"and pack_chunk >= 0; got pool_size={config.pool_size}, "
+                         f"pack_chunk={config.pack_chunk}.")
 
 
 def resolve_rollout(config: GFNConfig) -> str:
