@@ -13,6 +13,11 @@ over the population for each repeat, the generation's wall time and the median r
 accelerator (the issue's goal: one such generation in < 10 s on an H100/H200):
     python scripts/bench_meta.py --env=SpaceInvaders-MinAtar --network=minatar_conv --num_envs=64 \
         --timesteps=1000000 --population=64 --loop_members=4
+Diagnosis of where a GPU generation's time goes (scripts/gpu_session.sh runs these): if the time
+barely changes between --population=8 and 64, the generation is bound by per-step launch latency,
+not arithmetic; --unroll=8 (several env steps per rollout-scan iteration) and XLA command buffers
+(CUDA graphs over while loops, set in XLA_FLAGS) are the two levers tried; --notime_loop skips the
+one-member-at-a-time timing.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ _NUM_ENVS = flags.DEFINE_integer("num_envs", 4, "Parallel envs per agent.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Interleaved repeats.")
 _LOOP = flags.DEFINE_integer("loop_members", 0, "Members timed one at a time (0: the whole population).")
 _OUT = flags.DEFINE_string("out", "", "Optional JSON output path.")
+_UNROLL = flags.DEFINE_integer("unroll", 1, "PPOConfig.rollout_unroll: env steps per rollout-scan iteration.")
+_TIME_LOOP = flags.DEFINE_bool("time_loop", True, "Also time members one at a time (compiles a second function).")
 
 
 def main(argv):
@@ -46,7 +53,7 @@ def main(argv):
     cfg = ppo.PPOConfig(
         env_name=_ENV.value, num_envs=_NUM_ENVS.value, num_steps=128, total_timesteps=_T.value,
         network=_NET.value, activation="relu" if _NET.value == "minatar_conv" else "tanh",
-        num_minibatches=8 if _NUM_ENVS.value >= 64 else 4,
+        num_minibatches=8 if _NUM_ENVS.value >= 64 else 4, rollout_unroll=_UNROLL.value,
     )
     dcfg = lpo.DRIFT_CONFIGS["ta_lpo_ppo_init"]
     train = ppo.make_train(cfg, lpo.make_lpo_objective(dcfg))
@@ -65,9 +72,11 @@ def main(argv):
     t = time.time()
     jax.block_until_ready(generation(key, es_state))
     c_v = time.time() - t
-    t = time.time()
-    jax.block_until_ready(single(key, jax.tree.map(lambda x: x[0], pop)))
-    c_l = time.time() - t
+    c_l = float("nan")
+    if _TIME_LOOP.value:
+        t = time.time()
+        jax.block_until_ready(single(key, jax.tree.map(lambda x: x[0], pop)))
+        c_l = time.time() - t
     print(f"compiled: generation {c_v:.1f} s, single member {c_l:.1f} s", flush=True)
     rows = []
     for r in range(_REPEATS.value):
@@ -75,16 +84,19 @@ def main(argv):
         jax.block_until_ready(generation(jax.random.fold_in(key, r), es_state))
         gen_s = time.time() - t
         v = steps / gen_s
-        t = time.time()
-        for i in range(n_loop):
-            jax.block_until_ready(single(key, jax.tree.map(lambda x, i=i: x[i], pop)))
-        lo = n_loop * per_member / (time.time() - t)
+        lo = float("nan")
+        if _TIME_LOOP.value:
+            t = time.time()
+            for i in range(n_loop):
+                jax.block_until_ready(single(key, jax.tree.map(lambda x, i=i: x[i], pop)))
+            lo = n_loop * per_member / (time.time() - t)
         rows.append({"generation_s": gen_s, "vmapped_steps_per_s": v, "loop_steps_per_s": lo, "ratio": v / lo})
         print(f"repeat {r}: generation {gen_s:.2f} s = {v:,.0f} steps/s; loop {lo:,.0f} steps/s; "
               f"ratio {v / lo:.2f}", flush=True)
     out = {
         "device": str(jax.devices()[0]),
-        "env": _ENV.value, "population": _POP.value, "timesteps_per_member": cfg.num_updates * cfg.batch_size,
+        "env": _ENV.value, "population": _POP.value, "rollout_unroll": _UNROLL.value,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""), "timesteps_per_member": cfg.num_updates * cfg.batch_size,
         "compile_s_vmapped": c_v, "compile_s_single": c_l, "repeats": rows,
         "loop_members": n_loop, "median_generation_s": float(np.median([r["generation_s"] for r in rows])),
         "median_ratio": float(np.median([r["ratio"] for r in rows])),

@@ -55,6 +55,7 @@ class PPOConfig:
     normalize_reward: bool = False
     reward_norm_gamma: float = 0.99
     objective: str = "ppo_clip"
+    rollout_unroll: int = 1  # env steps per iteration of the rollout's scan (`lax.scan(unroll=)`)
 
     @property
     def batch_size(self) -> int:
@@ -70,7 +71,8 @@ class PPOConfig:
 
     def validate(self) -> None:
         """Raises ValueError, saying what to change, for a configuration that cannot run."""
-        for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "total_timesteps"):
+        for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "total_timesteps",
+                     "rollout_unroll"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"PPOConfig.{name} must be positive, got {getattr(self, name)}.")
         if self.batch_size % self.num_minibatches:
@@ -261,7 +263,8 @@ def make_ppo(
             return (env_state, next_obs, key), transition
 
         (env_state, obs, key), traj = jax.lax.scan(
-            env_step, (state.env_state, state.obs, state.key), None, config.num_steps
+            env_step, (state.env_state, state.obs, state.key), None, config.num_steps,
+            unroll=config.rollout_unroll,
         )
         return state.replace(env_state=env_state, obs=obs, key=key), traj
 

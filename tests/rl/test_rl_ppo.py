@@ -28,6 +28,16 @@ def test_vmapped_seeds_equal_single_runs():
         np.testing.assert_allclose(batched_metrics["train/value_loss"][i], metrics["train/value_loss"], rtol=1e-4, atol=1e-6)
 
 
+def test_unrolled_rollout_scan_gives_the_same_run():
+    """`rollout_unroll` only changes how the scan is compiled (a GPU launch-count knob), not the run."""
+    base = jax.jit(ppo.make_train(TINY))(jax.random.key(4), ppo.HParams())
+    for unroll in (4, 16):  # 16 = num_steps: the whole rollout in one iteration
+        run = jax.jit(ppo.make_train(dataclasses.replace(TINY, rollout_unroll=unroll)))(
+            jax.random.key(4), ppo.HParams())
+        _leaves_close(run[0].params, base[0].params, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(run[1]["train/value_loss"], base[1]["train/value_loss"], rtol=1e-4, atol=1e-6)
+
+
 def test_seeds_by_hparams_grid_in_one_call_matches_single_runs():
     train = ppo.make_train(TINY)
     keys = jax.random.split(jax.random.key(1), 2)
@@ -97,6 +107,7 @@ def test_first_update_of_ppo_equals_policy_gradient_at_ratio_one():
         (dict(total_timesteps=10), "smaller than one batch"),
         (dict(activation="sigmoid"), "Unknown activation"),
         (dict(num_envs=0), "must be positive"),
+        (dict(rollout_unroll=0), "rollout_unroll must be positive"),
     ],
 )
 def test_invalid_config_is_rejected_before_compiling(change, message):
