@@ -4,8 +4,11 @@
     python experiments/eval_objective.py --config=experiments/configs/meta_eval.py:cartpole_cpu
 
 For each environment x lifetime (multiples of the meta-training lifetime), every objective x seed is
-trained in ONE vmapped call: LPO is embedded in TA-LPO's feature space (zero progress weights) and
-PPO is the PPO-initialised drift with a zero output layer, so one compiled function serves all three.
+trained in one vmapped call per drift form (`lfx.meta.evaluate`): LPO is embedded in TA-LPO's
+feature space (zero progress weights) and PPO is the PPO-initialised drift with a zero output layer,
+so one compiled function serves all three; a drift that cannot be embedded (e.g. TA-LPO with
+lifetime features, a meta_train.py workdir) gets its own call. A held-out environment may train with
+its own PPO settings (`config.env_overrides`, e.g. brax: normalisation, more envs, another lr).
 Writes `<workdir>/results.jsonl` (final return per objective/env/lifetime/seed), `summary.json`,
 `summary.md`, `curves_<env>.png` (return curves) and `drift.png` (the drift over (r, A) at several
 training fractions).
@@ -13,6 +16,8 @@ training fractions).
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import json
 import os
 import sys
@@ -29,6 +34,9 @@ from lfx.meta import analysis  # noqa: E402
 from lfx.meta import evaluate as evaluate_lib  # noqa: E402
 from lfx.rl import ppo  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs"))
+from meta_eval import OVERRIDABLE  # noqa: E402
+
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(__file__), "configs", "meta_eval.py:front")
 )
@@ -41,18 +49,51 @@ _CELLS = flags.DEFINE_string(
 _AGGREGATE = flags.DEFINE_bool("aggregate", False, "Only aggregate saved cells: summary + plots.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar per cell.")
 
-def evaluate(c, env_name, total_timesteps, pop, key, *, desc="", progress=True):
+def cell_settings(c, env_name: str, mult: float) -> tuple[ppo.PPOConfig, ppo.HParams]:
+    """PPO settings of one (env, lifetime multiplier) cell: the config's, then `env_overrides[env]`.
+
+    Raises:
+      ValueError: for an override key that is not in meta_eval.OVERRIDABLE, or an invalid result.
+    """
+    over = c.env_overrides.get(env_name, None) if "env_overrides" in c else None
+    over = over.to_dict() if over is not None else {}
+    unknown = sorted(set(over) - set(OVERRIDABLE))
+    if unknown:
+        raise ValueError(f"env_overrides[{env_name!r}] has unknown keys {unknown}; allowed: "
+                         f"{list(OVERRIDABLE)}.")
+    base = {k: c.get(k) for k in ("base_timesteps", "num_envs", "num_steps", "update_epochs",
+                                  "num_minibatches", "hidden_sizes", "activation")}
+    s = {**base, **{k: v for k, v in over.items() if k != "hparams"}}
+    fields = {f.name for f in dataclasses.fields(ppo.PPOConfig)}
+    kw = {k: v for k, v in s.items() if k in fields}
+    kw["hidden_sizes"] = tuple(kw["hidden_sizes"])
+    kw["env_kwargs"] = tuple(sorted(dict(kw.get("env_kwargs", {})).items()))
+    cfg = ppo.PPOConfig(env_name=env_name, total_timesteps=int(s["base_timesteps"] * mult), **kw)
+    cfg.validate()
+    bad = sorted(set(over.get("hparams", {})) - {f.name for f in dataclasses.fields(ppo.HParams)})
+    if bad:
+        raise ValueError(f"env_overrides[{env_name!r}].hparams has unknown fields {bad}.")
+    hparams = ppo.HParams(**over.get("hparams", {}))
+    hparams.validate()
+    return cfg, hparams
+
+
+def evaluate(c, env_name, mult, pop, key, *, desc="", progress=True):
     """Final returns [O, S] and curves [O, S, N] of every objective x seed on one (env, lifetime) cell."""
-    cfg = ppo.PPOConfig(
-        env_name=env_name, num_envs=c.num_envs, num_steps=c.num_steps,
-        total_timesteps=int(total_timesteps), update_epochs=c.update_epochs,
-        num_minibatches=c.num_minibatches, hidden_sizes=tuple(c.hidden_sizes), activation=c.activation,
-    )
+    cfg, hparams = cell_settings(c, env_name, mult)
     if progress and desc:
         print(desc, flush=True)
     return evaluate_lib.train_objectives(
-        cfg, pop, key, c.num_seeds, window_fraction=c.window_fraction,
+        cfg, pop, key, c.num_seeds, hparams=hparams, window_fraction=c.window_fraction,
         progress_chunks=c.progress_chunks, progress=progress)
+
+
+def check_envs(envs) -> None:
+    """Fails before any training when an environment's optional dependency is missing."""
+    for env in envs:
+        if env.startswith("brax/") and importlib.util.find_spec("brax") is None:
+            raise ImportError(f"{env} needs brax, which is not installed: pip install -e '.[brax]' "
+                              "(or drop it from --config.heldout_envs).")
 
 
 def main(argv):
@@ -67,13 +108,19 @@ def main(argv):
     # The x1 meta-training cell, then held-out environments, then the other lifetimes.
     runs = [(c.meta_env, m) for m in c.lifetime_multipliers]
     runs = runs[:1] + [(e, m) for e in c.heldout_envs for m in c.heldout_multipliers] + runs[1:]
+    check_envs({e for e, _ in runs})
+    for env, mult in runs:  # reject a bad override before anything compiles
+        cell_settings(c, env, mult)
     rows, curves_by = [], {}
     t0 = time.time()
     todo = [int(x) for x in _CELLS.value.split(",")] if _CELLS.value else list(range(len(runs)))
     for i, (env, mult) in enumerate(runs):
         if _AGGREGATE.value or i not in todo:
             part = os.path.join(wd, "results_partial.jsonl")
-            got = [json.loads(x) for x in open(part)] if os.path.exists(part) else []
+            got = []
+            if os.path.exists(part):
+                with open(part) as f:
+                    got = [json.loads(x) for x in f]
             got = [r for r in got if r["env"] == env and r["lifetime_x"] == mult]
             if not got:
                 continue
@@ -82,9 +129,10 @@ def main(argv):
                 curves_by[(env, mult)] = np.load(os.path.join(wd, f"curves_{i}.npy"))
             continue
         t = time.time()
+        steps = cell_settings(c, env, mult)[0].total_timesteps
         final, curves = evaluate(
-            c, env, c.base_timesteps * mult, pop, jax.random.key(c.seed + i), progress=_PROGRESS.value,
-            desc=f"[{i + 1}/{len(runs)}] {env}, lifetime x{mult:g} = {int(c.base_timesteps * mult):,} steps, "
+            c, env, mult, pop, jax.random.key(c.seed + i), progress=_PROGRESS.value,
+            desc=f"[{i + 1}/{len(runs)}] {env}, lifetime x{mult:g} = {steps:,} steps, "
                  f"{len(names)} objectives x {c.num_seeds} seeds")
         curves_by[(env, mult)] = curves
         np.save(os.path.join(wd, f"curves_{i}.npy"), curves)
@@ -95,11 +143,9 @@ def main(argv):
         print(f"{env} x{mult}: " + ", ".join(f"{n}={final[o].mean():.1f}" for o, n in enumerate(names)),
               f"({time.time() - t:.0f}s)", flush=True)
         with open(os.path.join(wd, "results_partial.jsonl"), "a") as f:
-            for r in rows[-len(names) * c.num_seeds:]:
-                f.write(json.dumps(r) + "\n")
+            f.writelines(json.dumps(r) + "\n" for r in rows[-len(names) * c.num_seeds:])
     with open(os.path.join(wd, "results.jsonl"), "w") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
+        f.writelines(json.dumps(r) + "\n" for r in rows)
     # Summary: mean +- standard error per cell; return normalised by PPO's mean in the same cell.
     summary = {}
     lines = ["| env | lifetime | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
@@ -126,7 +172,7 @@ def main(argv):
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
     plot(c, names, runs, curves_by, originals, wd)
-    print(f"Wrote {wd}/summary.md, {wd}/curves_{c.meta_env}.png and {wd}/drift.png")
+    print(f"Wrote {wd}/summary.md, {wd}/curves_<env>.png and {wd}/drift.png")
 
 
 def plot(c, names, runs, curves_by, originals, workdir):
@@ -143,7 +189,7 @@ def plot(c, names, runs, curves_by, originals, workdir):
         fig, axes = plt.subplots(1, len(mults), figsize=(3.2 * len(mults), 3), squeeze=False)
         for ax, m in zip(axes[0], mults):
             cur = curves_by[(env, m)]
-            steps = np.arange(1, cur.shape[-1] + 1) * c.num_envs * c.num_steps
+            steps = np.arange(1, cur.shape[-1] + 1) * cell_settings(c, env, m)[0].batch_size
             for o, n in enumerate(names):
                 mu, se = cur[o].mean(0), cur[o].std(0) / np.sqrt(cur.shape[1])
                 ax.plot(steps, mu, label=n)
@@ -157,16 +203,20 @@ def plot(c, names, runs, curves_by, originals, workdir):
         fig.savefig(os.path.join(workdir, f"curves_{env}.png"), dpi=110)
         plt.close(fig)
     learned = [n for n in names if n != "ppo"]
+    if not learned:
+        return
     fracs = (0.0, 0.25, 0.5, 0.75, 1.0)
+    # Lifetime-feature drifts are drawn at the x1 lifetime of the first evaluated cell (N updates).
+    n_x1 = cell_settings(c, runs[0][0], 1.0)[0].num_updates if runs else 100
     fig, axes = plt.subplots(len(learned), len(fracs), figsize=(2.6 * len(fracs), 2.4 * len(learned)),
                              squeeze=False)
     for row, n in enumerate(learned):
         p, cfg = originals[n]
         for col, frac in enumerate(fracs):
-            r, a, d = analysis.drift_grid(p, cfg, progress=frac)
+            r, a, d = analysis.drift_grid(p, cfg, progress=frac, lifetime=n_x1)
             im = axes[row][col].imshow(d, origin="lower", aspect="auto",
                                        extent=[r[0], r[-1], a[0], a[-1]], cmap="viridis")
-            axes[row][col].set_title(f"{n}\nn/N={frac}", fontsize=8)
+            axes[row][col].set_title(f"{os.path.basename(n.rstrip('/'))}\nn/N={frac}", fontsize=8)
             axes[row][col].set_xlabel("r")
             fig.colorbar(im, ax=axes[row][col])
         axes[row][0].set_ylabel("A")

@@ -5,7 +5,10 @@ Variants:
     128 steps, 5e4 steps per lifetime (97 updates), population 16 x 1 seed, PPO-initialised drift.
   ta_lpo_spaceinvaders / lpo_spaceinvaders: paper scale for an accelerator (MinAtar SpaceInvaders,
     64 envs x 128 steps, 1e7 steps per lifetime, population 64, 800 generations; untested here).
-  ta_lpo_multi_lifetime: TA-LPO with log N features over lifetimes x0.5, x1, x2 (cycled per gen).
+  ta_lpo_multi_lifetime: TA-LPO with log N features over lifetimes x0.5, x1, x2 (cycled per gen),
+    PPO-initialised like the CPU variants above (from the unclipped `ta_lpo_lifetime` drift with
+    output scale 0.1 the population's CartPole return fell from ~55 to ~23 in 44 generations;
+    docs/results/meta.md).
   ta_lpo_multi_env_cpu: TA-LPO meta-trained on CartPole-v1 and Acrobot-v1 together, each return
     normalised between a random policy's return and a PPO return at this budget.
   tiny: seconds-scale smoke configuration.
@@ -76,8 +79,7 @@ def get_config(variant: str = "ta_lpo_cartpole_cpu") -> ml_collections.ConfigDic
         c.es_lr = 0.03
         c.sigma = 0.03
     elif variant == "ta_lpo_multi_lifetime":
-        c.drift = "ta_lpo_lifetime"
-        c.init_output_scale = 0.1
+        c.drift = "ta_lpo_lifetime_ppo_init"
         c.lifetime_multipliers = (0.5, 1.0, 2.0)
         c.lifetime_sampling = "cycle"
     elif variant == "ta_lpo_multi_env_cpu":

@@ -245,4 +245,6 @@ DRIFT_CONFIGS: dict[str, DriftConfig] = {
     "ta_lpo": DriftConfig(temporally_aware=True),
     "ta_lpo_ppo_init": DriftConfig(temporally_aware=True, ppo_init=True),
     "ta_lpo_lifetime": DriftConfig(temporally_aware=True, lifetime_features=True),
+    "ta_lpo_lifetime_ppo_init": DriftConfig(temporally_aware=True, lifetime_features=True,
+                                            ppo_init=True),
 }
