@@ -2,13 +2,13 @@
 
     python experiments/gfn_ocgfn_report.py \
       --runs=runs/gfn_ocgfn_adapt_hypergrid:0,runs/gfn_ocgfn_adapt_hypergrid_pt1,... \
-      --plot=docs/results/gfn_ocgfn_adapt_hypergrid_perseed.png
+      --plot=docs/results/gfn_ocgfn_adapt_hypergrid_perseed.png --json=docs/results/....json
 
 Each entry of `--runs` is a workdir (its `summary.json` and `curves.npz`), optionally `:seed` to take
 one adaptation seed of a multi-seed run (default: every seed in it). One row per (workdir, seed):
 pre-training seed and success rate, exact TV of the direct conversion, iterations to all modes
 (1-based; "never" when a run did not find them all) for the adapted sampler, TB from scratch and the
-exact direct conversion, exact TV at the last evaluation, and reward evaluations of the adapted run.
+exact direct conversion, exact TV at the last evaluation and at `--tv_at`, and reward evaluations of the adapted run.
 Below the rows: mean ± std (population std, as in summary.json) over rows, the paired difference
 scratch - adapted in iterations to all modes, and how many rows the adapted sampler wins (ties
 count one half). Rows where either sampler never found every mode are left out of the paired
@@ -25,6 +25,8 @@ from absl import app, flags
 
 _RUNS = flags.DEFINE_string("runs", "", "comma-separated adapt workdirs, each optionally ':seed'")
 _PLOT = flags.DEFINE_string("plot", "", "write modes-vs-iteration curves of the selected rows here")
+_TV_AT = flags.DEFINE_integer("tv_at", 400, "also report the exact TV at this (0-based) evaluation index")
+_JSON = flags.DEFINE_string("json", "", "write the rows and the paired comparison here")
 
 
 def _iters(index):
@@ -32,14 +34,15 @@ def _iters(index):
     return None if index < 0 else index + 1
 
 
-def load_rows(specs):
+def load_rows(specs, tv_at=400):
     """Rows (dicts) for `specs`, a list of 'workdir' or 'workdir:seed' strings; plus the curves.
 
     Returns:
       rows: one dict per (workdir, seed).
-      curves: {"adapted": [R, T], "scratch": [R, T]} modes found per iteration, rows in order.
+      curves: {"adapted", "scratch": [R, T] modes found per iteration; "tv_adapted", "tv_scratch": [R, T]
+        exact TV, NaN between evaluations}, rows in order.
     """
-    rows, curves = [], {"adapted": [], "scratch": []}
+    rows, curves = [], {"adapted": [], "scratch": [], "tv_adapted": [], "tv_scratch": []}
     for spec in specs:
         path, _, want = spec.partition(":")
         with open(os.path.join(path, "summary.json")) as f:
@@ -58,9 +61,11 @@ def load_rows(specs):
                 "direct_iters": _iters(s["direct"]["iters_to_all_modes"][i]) if "direct" in s else None,
                 "adapted_tv": s["adapted"]["final_tv"][i], "scratch_tv": s["scratch"]["final_tv"][i],
                 "adapted_queries": float(cur["adapted_reward_queries"][i, -1]),
+                "tv_at": tv_at, "adapted_tv_at": float(cur["tv_adapted"][i, tv_at]),
+                "scratch_tv_at": float(cur["tv_scratch"][i, tv_at]),
             })
-            curves["adapted"].append(cur["adapted"][i])
-            curves["scratch"].append(cur["scratch"][i])
+            for k, v in curves.items():
+                v.append(cur[k][i])
     return rows, {k: np.stack(v) for k, v in curves.items()}
 
 
@@ -73,6 +78,13 @@ def paired(rows):
             "adapted_wins": wins, "compared": len(both), "left_out": len(rows) - len(both)}
 
 
+def tv_lower(curves, start=100):
+    """At how many evaluation indices >= `start` the mean exact TV of the adapted sampler is below scratch's."""
+    a, b = curves["tv_adapted"], curves["tv_scratch"]
+    ok = ~np.isnan(a).any(0) & ~np.isnan(b).any(0) & (np.arange(a.shape[1]) >= start)
+    return int(np.sum(a[:, ok].mean(0) < b[:, ok].mean(0))), int(np.sum(ok))
+
+
 def _ms(values, fmt):
     v = [x for x in values if x is not None]
     if not v:
@@ -80,28 +92,34 @@ def _ms(values, fmt):
     return f"{fmt.format(np.mean(v))} ± {fmt.format(np.std(v))}" + ("" if len(v) == len(values) else " (some never)")
 
 
-def table(rows):
+def table(rows, curves=None):
     def it(x):
         return "never" if x is None else str(x)
 
     out = [("| adapt seed | pre-train seed | pre-train success | direct-conv. TV | iters to all modes: adapted "
-            "| scratch | direct | exact TV at end: adapted | scratch | reward evals (adapted) |"),
-           "|---|---|---|---|---|---|---|---|---|---|"]
+            "| scratch | direct | exact TV at end: adapted | scratch | exact TV at index "
+            f"{rows[0]['tv_at']}: adapted | scratch | reward evals (adapted) |"),
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         dtv = "—" if r["direct_tv"] is None else f"{r['direct_tv']:.3f}"
         out.append(f"| {r['seed']} | {r['pretrain_seed']} | {r['pretrain_success']:.3f} | {dtv} "
                    f"| {it(r['adapted_iters'])} | {it(r['scratch_iters'])} | {it(r['direct_iters'])} "
-                   f"| {r['adapted_tv']:.3f} | {r['scratch_tv']:.3f} | {r['adapted_queries'] / 1e6:.2f} M |")
+                   f"| {r['adapted_tv']:.3f} | {r['scratch_tv']:.3f} | {r['adapted_tv_at']:.3f} | {r['scratch_tv_at']:.3f} "
+                   f"| {r['adapted_queries'] / 1e6:.2f} M |")
     col = {k: [r[k] for r in rows] for k in rows[0]}
     out.append(f"| mean ± std | | {_ms(col['pretrain_success'], '{:.3f}')} | {_ms(col['direct_tv'], '{:.3f}')} "
                f"| {_ms(col['adapted_iters'], '{:.0f}')} | {_ms(col['scratch_iters'], '{:.0f}')} "
                f"| {_ms(col['direct_iters'], '{:.0f}')} | {_ms(col['adapted_tv'], '{:.3f}')} "
-               f"| {_ms(col['scratch_tv'], '{:.3f}')} | {np.mean(col['adapted_queries']) / 1e6:.2f} M |")
+               f"| {_ms(col['scratch_tv'], '{:.3f}')} | {_ms(col['adapted_tv_at'], '{:.3f}')} "
+               f"| {_ms(col['scratch_tv_at'], '{:.3f}')} | {np.mean(col['adapted_queries']) / 1e6:.2f} M |")
     p = paired(rows)
     if p["compared"]:
         out.append(f"\nscratch - adapted, iterations to all modes: {p['diff_mean']:.0f} ± {p['diff_std']:.0f} "
                    f"(paired, {p['compared']} rows); adapted faster in {p['adapted_wins']:g} of {p['compared']}"
                    + (f"; {p['left_out']} rows left out (a sampler never found every mode)" if p["left_out"] else ""))
+    if curves is not None:
+        lo, n = tv_lower(curves)
+        out.append(f"mean exact TV lower for the adapted sampler at {lo} of {n} evaluations from index 100 on")
     return "\n".join(out)
 
 
@@ -130,10 +148,14 @@ def main(_):
     specs = [s for s in _RUNS.value.split(",") if s]
     if not specs:
         raise app.UsageError("--runs is empty: give adapt workdirs, e.g. --runs=runs/a:0,runs/b")
-    rows, curves = load_rows(specs)
-    print(table(rows))
+    rows, curves = load_rows(specs, _TV_AT.value)
+    print(table(rows, curves))
     if _PLOT.value:
         plot(curves, rows, _PLOT.value)
+    if _JSON.value:
+        with open(_JSON.value, "w") as f:
+            json.dump({"runs": specs, "rows": rows, "paired_scratch_minus_adapted": paired(rows),
+                       "mean_tv_lower_from_100": tv_lower(curves)}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments.gfn_ocgfn_report import load_rows, paired, table
+from experiments.gfn_ocgfn_report import load_rows, paired, table, tv_lower
 
 
 def _run(path, seeds, pretrain_seed, adapted, scratch, queries):
@@ -21,7 +21,10 @@ def _run(path, seeds, pretrain_seed, adapted, scratch, queries):
     path.joinpath("summary.json").write_text(json.dumps(summary))
     t = 8
     curves = np.arange(n * t).reshape(n, t)
-    np.savez(path / "curves.npz", adapted=curves, scratch=-curves,
+    tv = np.full((n, t), np.nan)
+    tv[:, ::2] = 0.5
+    np.savez(path / "curves.npz", adapted=curves, scratch=-curves, tv_adapted=tv - 0.1 * np.arange(t) / t,
+             tv_scratch=tv - 0.1 * (np.arange(t) >= 4),
              adapted_reward_queries=np.cumsum(np.ones((n, t)) * np.array(queries)[:, None], 1))
 
 
@@ -29,7 +32,7 @@ def test_rows_pick_seeds_and_pair_them(tmp_path):
     _run(tmp_path / "a", [0, 1, 2], 0, adapted=[9, 19, 29], scratch=[14, 4, 39], queries=[1, 2, 3])
     _run(tmp_path / "b", [3], 3, adapted=[49], scratch=[-1], queries=[5])
     _run(tmp_path / "c", [4], 4, adapted=[10], scratch=[10], queries=[7])
-    rows, curves = load_rows([f"{tmp_path / 'a'}:1", str(tmp_path / "b"), str(tmp_path / "c")])
+    rows, curves = load_rows([f"{tmp_path / 'a'}:1", str(tmp_path / "b"), str(tmp_path / "c")], tv_at=2)
     assert [(r["seed"], r["pretrain_seed"]) for r in rows] == [(1, 0), (3, 3), (4, 4)]
     assert [r["adapted_iters"] for r in rows] == [20, 50, 11]
     assert [r["scratch_iters"] for r in rows] == [5, None, 11]
@@ -37,13 +40,16 @@ def test_rows_pick_seeds_and_pair_them(tmp_path):
     assert [r["adapted_queries"] for r in rows] == [16.0, 40.0, 56.0]  # 8 iterations x per-step count
     np.testing.assert_array_equal(curves["adapted"][0], np.arange(8, 16))  # row 1 of run a
     np.testing.assert_array_equal(curves["scratch"][1], -np.arange(8))
+    assert rows[0]["adapted_tv_at"] == pytest.approx(0.475) and rows[0]["scratch_tv_at"] == pytest.approx(0.5)
+    assert tv_lower(curves, start=2) == (1, 3)  # evals 2, 4, 6: adapted 0.475, 0.45, 0.425; scratch 0.5, 0.4, 0.4
     p = paired(rows)  # seed 3 left out (scratch never); differences 5 - 20 = -15 and 11 - 11 = 0
     assert p["compared"] == 2 and p["left_out"] == 1
     assert p["diff_mean"] == pytest.approx(-7.5) and p["diff_std"] == pytest.approx(7.5)
     assert p["adapted_wins"] == 0.5
-    text = table(rows)
+    text = table(rows, curves)
     assert "| 3 | 3 | 0.930 |" in text and "| never |" in text
     assert "adapted faster in 0.5 of 2" in text and "1 rows left out" in text
+    assert "at 0 of 0 evaluations from index 100 on" in text  # 8 iterations: no evaluation at index >= 100
 
 
 def test_a_seed_not_in_the_run_is_rejected(tmp_path):
