@@ -200,7 +200,7 @@ def plot(c, names, runs, curves_by, originals, workdir):
         axes[0][0].set_ylabel("episode return")
         axes[0][0].legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(os.path.join(workdir, f"curves_{env}.png"), dpi=110)
+        fig.savefig(os.path.join(workdir, f"curves_{env.replace('/', '_')}.png"), dpi=110)
         plt.close(fig)
     learned = [n for n in names if n != "ppo"]
     if not learned:

@@ -6,8 +6,8 @@ Variants:
   cartpole_cpu: the shipped CartPole CPU-scale TA-LPO and LPO against PPO, lifetimes x0.25..x4 of the
     meta-training lifetime (5e4 steps) on CartPole-v1, and x1 on held-out Acrobot-v1; 8 seeds.
   brax_heldout: the shipped objectives and PPO on held-out brax/inverted_pendulum (spring backend)
-    only, x1 = 2.6e5 steps with brax-style PPO settings (see `env_overrides`), 8 seeds; <= 20 min
-    on 2 CPU cores. Needs the brax extra.
+    only, lifetimes x1, x0.5, x2 of 2.6e5 steps with brax-style PPO settings (see `env_overrides`),
+    8 seeds; <= 20 min on 2 CPU cores. Needs the brax extra.
   quick: 2 lifetimes, 2 seeds (smoke).
 
 `env_overrides` maps an environment to the PPO settings that differ from the CartPole ones above:
@@ -56,7 +56,7 @@ def get_config(variant: str = "front") -> ml_collections.ConfigDict:
     elif variant == "brax_heldout":
         c.lifetime_multipliers = ()  # no CartPole cell
         c.heldout_envs = ("brax/inverted_pendulum",)
-        c.heldout_multipliers = (1.0,)
+        c.heldout_multipliers = (1.0, 0.5, 2.0)
         c.env_overrides = ml_collections.ConfigDict({"brax/inverted_pendulum": INVERTED_PENDULUM})
     elif variant == "quick":
         c.lifetime_multipliers = (0.25, 1.0)
