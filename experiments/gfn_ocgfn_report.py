@@ -8,16 +8,18 @@ Each entry of `--runs` is a workdir (its `summary.json` and `curves.npz`), optio
 one adaptation seed of a multi-seed run (default: every seed in it). One row per (workdir, seed):
 pre-training seed and success rate, exact TV of the direct conversion, iterations to all modes
 (1-based; "never" when a run did not find them all) for the adapted sampler, TB from scratch and the
-exact direct conversion, exact TV at the last evaluation and at `--tv_at`, and reward evaluations of the adapted run.
-Below the rows: mean ± std (population std, as in summary.json) over rows, the paired difference
-scratch - adapted in iterations to all modes, and how many rows the adapted sampler wins (ties
-count one half). Rows where either sampler never found every mode are left out of the paired
+exact direct conversion, exact TV at the last evaluation and at `--tv_at`, and reward evaluations
+of the adapted run. Below the rows: mean ± std (population std, as in summary.json) over rows, the
+paired difference scratch - adapted in iterations to all modes, how many rows the adapted sampler
+wins (ties count one half) with the exact two-sided sign test (ties dropped), and at how many exact-TV
+evaluations from index 100 on the mean adapted TV is lower. Rows where either sampler never found every mode are left out of the paired
 difference and counted apart.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
@@ -54,7 +56,7 @@ def load_rows(specs, tv_at=400):
         for seed in [int(want)] if want else seeds:
             i = seeds.index(seed)
             rows.append({
-                "run": path, "seed": seed, "pretrain_seed": int(s["config"]["pretrain_seed"]),
+                "run": path, "env": s.get("env", "?"), "seed": seed, "pretrain_seed": int(s["config"]["pretrain_seed"]),
                 "pretrain_success": s["pretrain_success"], "direct_tv": s.get("direct_conversion_tv"),
                 "adapted_iters": _iters(s["adapted"]["iters_to_all_modes"][i]),
                 "scratch_iters": _iters(s["scratch"]["iters_to_all_modes"][i]),
@@ -74,8 +76,11 @@ def paired(rows):
     both = [r for r in rows if r["adapted_iters"] is not None and r["scratch_iters"] is not None]
     d = np.array([r["scratch_iters"] - r["adapted_iters"] for r in both], float)
     wins = float(np.sum(d > 0) + 0.5 * np.sum(d == 0))
+    n, k = int(np.sum(d != 0)), int(np.sum(d > 0))
+    tail = sum(math.comb(n, i) for i in range(min(k, n - k) + 1)) / 2**n  # two-sided sign test, ties dropped
     return {"diff_mean": float(d.mean()) if len(d) else None, "diff_std": float(d.std()) if len(d) else None,
-            "adapted_wins": wins, "compared": len(both), "left_out": len(rows) - len(both)}
+            "adapted_wins": wins, "compared": len(both), "left_out": len(rows) - len(both),
+            "sign_test_p": min(1.0, 2 * tail)}
 
 
 def tv_lower(curves, start=100):
@@ -115,7 +120,8 @@ def table(rows, curves=None):
     p = paired(rows)
     if p["compared"]:
         out.append(f"\nscratch - adapted, iterations to all modes: {p['diff_mean']:.0f} ± {p['diff_std']:.0f} "
-                   f"(paired, {p['compared']} rows); adapted faster in {p['adapted_wins']:g} of {p['compared']}"
+                   f"(paired, {p['compared']} rows); adapted faster in {p['adapted_wins']:g} of {p['compared']} "
+                   f"(two-sided sign test p = {p['sign_test_p']:.3f})"
                    + (f"; {p['left_out']} rows left out (a sampler never found every mode)" if p["left_out"] else ""))
     if curves is not None:
         lo, n = tv_lower(curves)
@@ -138,7 +144,7 @@ def plot(curves, rows, path):
     ax.set_xlabel("iteration")
     ax.set_ylabel("modes found")
     pts = sorted({r["pretrain_seed"] for r in rows})
-    ax.set_title(f"{len(rows)} seeds, pre-training seeds {pts} (thin: seeds, thick: mean)", fontsize=8)
+    ax.set_title(f"{rows[0]['env']}: {len(rows)} seeds, pre-training seeds {pts} (thin: seeds, thick: mean)", fontsize=8)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -46,9 +46,12 @@ def test_rows_pick_seeds_and_pair_them(tmp_path):
     assert p["compared"] == 2 and p["left_out"] == 1
     assert p["diff_mean"] == pytest.approx(-7.5) and p["diff_std"] == pytest.approx(7.5)
     assert p["adapted_wins"] == 0.5
+    assert p["sign_test_p"] == 1.0  # one non-tied pair, lost: P(<= 0 of 1) doubled, capped at 1
+    rows9 = [{"adapted_iters": 1, "scratch_iters": 2}] * 9 + [{"adapted_iters": 2, "scratch_iters": 1}]
+    assert paired(rows9)["sign_test_p"] == pytest.approx(2 * 11 / 1024)  # 9 of 10: 2 (C(10,0) + C(10,1)) / 2^10
     text = table(rows, curves)
     assert "| 3 | 3 | 0.930 |" in text and "| never |" in text
-    assert "adapted faster in 0.5 of 2" in text and "1 rows left out" in text
+    assert "adapted faster in 0.5 of 2 (two-sided sign test p = 1.000)" in text and "1 rows left out" in text
     assert "at 0 of 0 evaluations from index 100 on" in text  # 8 iterations: no evaluation at index >= 100
 
 
