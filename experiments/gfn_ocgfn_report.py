@@ -144,7 +144,8 @@ def plot(curves, rows, path):
     ax.set_xlabel("iteration")
     ax.set_ylabel("modes found")
     pts = sorted({r["pretrain_seed"] for r in rows})
-    ax.set_title(f"{rows[0]['env']}: {len(rows)} seeds, pre-training seeds {pts} (thin: seeds, thick: mean)", fontsize=8)
+    ax.set_title(f"{rows[0]['env']}: {len(rows)} seeds, {len(pts)} pre-trained models (thin: seeds, thick: mean)",
+                 fontsize=8)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
