@@ -5,7 +5,9 @@
 For each run (a workdir of experiments/meta_lpg.py) and for the randomly initialised network:
   1. the TA-LPG claim's measure (lfx.meta.lpg_analysis): how much the policy targets π̂ change with
      the training progress n/N on fixed trajectories, over --num_batches agents/levels (mean ± s.e.);
-  2. the final reward rate of fresh agents on held-out random levels of the meta-training grid world;
+  2. the final reward rate of fresh agents on held-out random levels of the meta-training grid world,
+     at the meta-training lifetime N = max_updates and at each of --lifetimes (other N, shorter or
+     longer: the lifetime generalisation TA-LPG's n/N and log N inputs are meant to give);
   3. transfer: fresh agents on --transfer_env (a MinAtar game; flattened observations, MLP agent)
      trained with each network for --transfer_updates updates, against PPO on the same number of
      environment steps (PureJaxRL's MinAtar settings), --num_seeds seeds.
@@ -14,6 +16,7 @@ Writes `<workdir>/lpg_report.json`, `lpg_report.md` and `targets_over_lifetime.p
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -43,6 +46,9 @@ _TRANSFER_ENVS = flags.DEFINE_integer("transfer_num_envs", 32, "Parallel environ
 _TRANSFER_HIDDEN = flags.DEFINE_integer("transfer_agent_hidden", 64, "MLP width of the transfer agent.")
 _TRANSFER_LR = flags.DEFINE_float("transfer_agent_lr", 5e-3, "Adam step size of the transfer agent.")
 _NUM_SEEDS = flags.DEFINE_integer("num_seeds", 4, "Seeds per transfer cell.")
+_LIFETIMES = flags.DEFINE_string(
+    "lifetimes", "", "Comma-separated lifetimes N (agent updates) for extra held-out reward rates, e.g. "
+    "'10,20,80,160'; the same levels and agent seeds at every N.")
 
 
 def grid_config(c) -> lpg.LPGConfig:
@@ -53,15 +59,18 @@ def grid_config(c) -> lpg.LPGConfig:
     )
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=16)
 def _train_fn(cfg, per_level):
     """Compiled once per config: fresh agents vmapped over seeds (and levels when per_level)."""
     axes = (0, None, None, 0) if per_level else (0, None)
     return jax.jit(jax.vmap(lpg.make_lpg_train(cfg), in_axes=axes))
 
 
-def grid_reward_rate(cfg, params, key, num):
-    """Final reward rate (last 20% of updates) of fresh agents on `num` held-out random levels."""
+def grid_reward_rate(cfg, params, key, num, lifetime=None):
+    """Final reward rate (last 20% of a lifetime's updates) of fresh agents on `num` held-out random
+    levels; lifetime N (default `cfg.max_updates`) sets both the scan length and the n/N, log N inputs."""
+    if lifetime is not None:
+        cfg = dataclasses.replace(cfg, max_updates=int(lifetime))
     k1, k2 = jax.random.split(key)
     _, m = _train_fn(cfg, True)(
         jax.random.split(k1, num), params, float(cfg.max_updates), jax.random.split(k2, num))
@@ -103,6 +112,9 @@ def main(argv):
         if cfg.temporally_aware:
             row["targets"] = lpg_analysis.target_variation(cfg, params, jax.random.key(5), _NUM_BATCHES.value)
         row["grid_reward_rate"] = grid_reward_rate(cfg, params, jax.random.key(777), _NUM_LEVELS.value)
+        for n in filter(None, _LIFETIMES.value.split(",")):
+            row[f"grid_reward_rate_N{int(n)}"] = grid_reward_rate(
+                cfg, params, jax.random.key(777), _NUM_LEVELS.value, lifetime=int(n))
         print(name, json.dumps({k: v for k, v in row.items() if k != "targets"}),
               row.get("targets", {}).get("pi_hat_progress_variation"), f"({time.time() - t0:.0f}s)", flush=True)
         report[name] = row
@@ -136,6 +148,8 @@ def _ms(v):
 
 def write_markdown(report, nets, cfg):
     head = ["network", "grid reward rate (held-out levels)"]
+    lifetimes = [int(n) for n in filter(None, _LIFETIMES.value.split(","))]
+    head += [f"reward rate, N = {n}" for n in lifetimes]
     if cfg.temporally_aware:
         head += ["π̂ progress variation V", "ŷ progress TV"]
     if "transfer" in report:
@@ -147,6 +161,8 @@ def write_markdown(report, nets, cfg):
         cells = [name]
         row = report.get(name, {})
         cells.append("{:.4f} ± {:.4f}".format(*row["grid_reward_rate"]) if row else "—")
+        cells += ["{:.4f} ± {:.4f}".format(*row[f"grid_reward_rate_N{n}"]) if row else "—"
+                  for n in lifetimes]
         if cfg.temporally_aware:
             t = row.get("targets")
             cells += [f"{t['pi_hat_progress_variation']:.3f} ± {t['pi_hat_progress_variation_se']:.3f}",
