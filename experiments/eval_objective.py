@@ -216,7 +216,8 @@ def plot(c, names, runs, curves_by, originals, workdir):
             r, a, d = analysis.drift_grid(p, cfg, progress=frac, lifetime=n_x1)
             im = axes[row][col].imshow(d, origin="lower", aspect="auto",
                                        extent=[r[0], r[-1], a[0], a[-1]], cmap="viridis")
-            axes[row][col].set_title(f"{os.path.basename(n.rstrip('/'))}\nn/N={frac}", fontsize=8)
+            label = os.path.basename(n.rstrip("/")) if os.path.isdir(n) else n
+            axes[row][col].set_title(f"{label}\nn/N={frac}", fontsize=8)
             axes[row][col].set_xlabel("r")
             fig.colorbar(im, ax=axes[row][col])
         axes[row][0].set_ylabel("A")
