@@ -172,7 +172,8 @@ def main(argv):
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
     plot(c, names, runs, curves_by, originals, wd)
-    print(f"Wrote {wd}/summary.md, {wd}/curves_<env>.png and {wd}/drift.png")
+    curve_files = ", ".join(f"{wd}/curves_{e.replace('/', '_')}.png" for e in dict.fromkeys(e for e, _ in runs))
+    print(f"Wrote {wd}/summary.md, {curve_files} and {wd}/drift.png")
 
 
 def plot(c, names, runs, curves_by, originals, workdir):
