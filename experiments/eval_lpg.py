@@ -51,6 +51,17 @@ _LIFETIMES = flags.DEFINE_string(
     "'10,20,80,160'; the same levels and agent seeds at every N.")
 
 
+def parse_lifetimes(text: str) -> list[int]:
+    """--lifetimes as a list of positive ints; raises ValueError before anything compiles."""
+    try:
+        out = [int(n) for n in filter(None, text.split(","))]
+    except ValueError:
+        raise ValueError(f"--lifetimes must be comma-separated integers, got {text!r}.") from None
+    if any(n < 1 for n in out):
+        raise ValueError(f"--lifetimes must be positive numbers of agent updates, got {out}.")
+    return out
+
+
 def grid_config(c) -> lpg.LPGConfig:
     return lpg.LPGConfig(
         hidden_size=c.hidden_size, temporally_aware=c.temporally_aware, env_name=c.env_name,
@@ -98,6 +109,7 @@ def ppo_returns(env_name, total_steps, key, num_seeds):
 def main(argv):
     del argv
     c = _CONFIG.value
+    lifetimes = parse_lifetimes(_LIFETIMES.value)
     os.makedirs(_WORKDIR.value, exist_ok=True)
     cfg = grid_config(c)
     init = lpg.init_lpg(jax.random.key(c.seed + 1), cfg)  # the initialisation meta_lpg.py starts from
@@ -112,9 +124,9 @@ def main(argv):
         if cfg.temporally_aware:
             row["targets"] = lpg_analysis.target_variation(cfg, params, jax.random.key(5), _NUM_BATCHES.value)
         row["grid_reward_rate"] = grid_reward_rate(cfg, params, jax.random.key(777), _NUM_LEVELS.value)
-        for n in filter(None, _LIFETIMES.value.split(",")):
-            row[f"grid_reward_rate_N{int(n)}"] = grid_reward_rate(
-                cfg, params, jax.random.key(777), _NUM_LEVELS.value, lifetime=int(n))
+        for n in lifetimes:
+            row[f"grid_reward_rate_N{n}"] = grid_reward_rate(
+                cfg, params, jax.random.key(777), _NUM_LEVELS.value, lifetime=n)
         print(name, json.dumps({k: v for k, v in row.items() if k != "targets"}),
               row.get("targets", {}).get("pi_hat_progress_variation"), f"({time.time() - t0:.0f}s)", flush=True)
         report[name] = row
@@ -148,7 +160,7 @@ def _ms(v):
 
 def write_markdown(report, nets, cfg):
     head = ["network", "grid reward rate (held-out levels)"]
-    lifetimes = [int(n) for n in filter(None, _LIFETIMES.value.split(","))]
+    lifetimes = parse_lifetimes(_LIFETIMES.value)
     head += [f"reward rate, N = {n}" for n in lifetimes]
     if cfg.temporally_aware:
         head += ["π̂ progress variation V", "ŷ progress TV"]

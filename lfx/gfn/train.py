@@ -4,8 +4,9 @@ Each iteration samples `batch_size` trajectories on-policy (with epsilon-uniform
 exploration) and takes the gradient of the chosen loss: either straight through a padded rollout
 (one network pass per visited state, see `lfx.gfn.rollout`) or, for trajectory balance and its
 log-partition-variance form, from a packed batch of the transitions actually taken
-(`lfx.gfn.packed`; chosen automatically, see `resolve_rollout`). It optionally adds a replayed batch sampled backwards from a
-buffer of terminal objects, and takes one Adam step (separate learning rate for log Z).
+(`lfx.gfn.packed`; chosen automatically, see `resolve_rollout`). It optionally adds a replayed
+batch sampled backwards from a buffer of terminal objects, and takes one Adam step (separate
+learning rate for log Z).
 
 Static `GFNConfig` fixes shapes and code paths; traced `GFNHParams` holds the floats, so a sweep is
 `jax.vmap(train, in_axes=(None, 0))(key, hparams_batch)`.
