@@ -3,7 +3,8 @@
 A checkpoint is `<workdir>/checkpoints/<step>/` holding three items: `state` (the run's pytree,
 flattened to `leaf_00000, leaf_00001, ...` in `jax.tree` order), `history` (the metrics of every
 update so far, `[*batch, step]` each) and `meta` (JSON: step, leaf count, metric names). The manager
-keeps the newest `keep` checkpoints; orbax writes each one atomically.
+keeps the newest `keep` checkpoints; orbax writes each one atomically. Unusable checkpoints are moved
+to `checkpoints.unusable/`, never deleted.
 
 `restore_latest(like)` restores WITHOUT a target first (plain NumPy from the files), so a truncated
 array file, a missing `_METADATA` or a mismatched structure is found before the caller compiles
@@ -109,6 +110,19 @@ class Checkpoints:
         history = {name: np.asarray(r["history"][_encode(name)]) for name in meta["metrics"]}
         return dict(r["state"]), history, meta
 
+    def _set_aside(self, steps: list[int]) -> str:
+        """Moves unusable checkpoints out of the manager's way (kept, never deleted)."""
+        aside = self.directory + ".unusable"
+        os.makedirs(aside, exist_ok=True)
+        for step in steps:
+            target = os.path.join(aside, str(step))
+            i = 1
+            while os.path.exists(target):
+                target, i = os.path.join(aside, f"{step}_{i}"), i + 1
+            os.replace(os.path.join(self.directory, str(step)), target)
+        self._mgr.reload()
+        return aside
+
     def restore_latest(self, like: Any) -> tuple[int, Any, dict[str, np.ndarray]] | None:
         """(step, state, history) of the newest readable checkpoint, or None if there is none.
 
@@ -134,7 +148,9 @@ class Checkpoints:
                 failures.append(msg)
                 continue
             if failures:
-                print(f"Resuming from checkpoint {step} (newer ones were unusable).", flush=True)
+                moved = self._set_aside([s for s in self.steps() if s > step])
+                print(f"Resuming from checkpoint {step}; the unusable newer ones were moved to "
+                      f"{moved}.", flush=True)
             return step, state, history
         if failures:
             raise CheckpointError(
