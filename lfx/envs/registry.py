@@ -19,9 +19,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import inspect
 from typing import Any, Callable
 
 import gymnax
+import numpy as np
 
 EnvFactory = Callable[..., tuple[Any, Any]]
 
@@ -93,7 +95,42 @@ def _split_param_overrides(params: Any, kwargs: dict[str, Any]) -> tuple[dict, d
     fields = {f.name for f in dataclasses.fields(params)} if dataclasses.is_dataclass(params) else set()
     overrides = {k: v for k, v in kwargs.items() if k in fields}
     ctor = {k: v for k, v in kwargs.items() if k not in fields}
+    for k, v in overrides.items():
+        default = getattr(params, k)
+        numeric = isinstance(default, (int, float, np.number)) or (
+            hasattr(default, "dtype") and np.issubdtype(np.asarray(default).dtype, np.number))
+        if numeric and not _is_numeric(v):
+            raise ValueError(
+                f"EnvParams.{k} must be a number (default {np.asarray(default).tolist()!r}), got {v!r}."
+            )
     return overrides, ctor
+
+
+def _is_numeric(v: Any) -> bool:
+    if isinstance(v, (bool, str, bytes)) or v is None:
+        return isinstance(v, bool)
+    try:
+        return np.issubdtype(np.asarray(v).dtype, np.number) or np.asarray(v).dtype == bool
+    except (TypeError, ValueError):
+        return False
+
+
+def _build(name: str, factory: Callable[..., Any], params_fields: list[str], **ctor: Any):
+    """Calls a constructor, turning an unknown keyword into a ValueError that lists the known ones."""
+    try:
+        return factory(**ctor)
+    except TypeError as err:
+        if "unexpected keyword argument" not in str(err):
+            raise
+        try:
+            accepted = [n for n, p in inspect.signature(factory).parameters.items()
+                        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        except (TypeError, ValueError):
+            accepted = []
+        raise ValueError(
+            f"{name}: unknown keyword argument(s) {sorted(ctor)} ({err}). It accepts "
+            f"{sorted(set(accepted) | set(params_fields)) or 'no keyword arguments'}."
+        ) from None
 
 
 def check_name(name: str) -> None:
@@ -121,6 +158,8 @@ def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
       ValueError: for an unknown name (the message lists close matches) or an unknown keyword.
       ImportError: for a brax name when brax is not installed (the message says how to install it).
     """
+    if not isinstance(name, str):
+        raise ValueError(f"The environment name must be a string such as 'CartPole-v1', got {name!r}.")
     if name in gymnax.registered_envs:
         if name in NEEDS_DOWNLOAD and not kwargs.pop("allow_download", False):
             raise ValueError(
@@ -130,7 +169,8 @@ def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
         env, params = gymnax.make(name)
         overrides, ctor = _split_param_overrides(params, kwargs)
         if ctor:
-            env, params = gymnax.make(name, **ctor)
+            fields = [f.name for f in dataclasses.fields(params)] if dataclasses.is_dataclass(params) else []
+            env, params = _build(name, lambda **kw: gymnax.make(name, **kw), fields, **ctor)
         return env, params.replace(**overrides) if overrides else params
     if name.startswith(BRAX_PREFIX):
         from lfx.envs.brax_env import make_brax  # noqa: PLC0415 (optional dependency)
@@ -138,6 +178,6 @@ def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
         return make_brax(name[len(BRAX_PREFIX):], **kwargs)
     if name in _LFX_ENVS:
         factory = _resolve(_LFX_ENVS[name])
-        return factory(**kwargs)
+        return _build(name, factory, [], **kwargs)
     check_name(name)
     raise AssertionError("unreachable")

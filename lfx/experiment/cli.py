@@ -78,9 +78,10 @@ def define_flags(default_config: str, *, sweep: bool = False, workdir_help: str 
         flags.DEFINE_string(
             "sweep", "", 'Grid over traced HParams, e.g. "lr=1e-4,2.5e-4;ent_coef=0.0,0.01" '
             "(one vmapped call).")
-    main = sys.modules.get("__main__")
-    for name in ("config", "workdir", "resume", "print_config"):
-        flags.declare_key_flag(name, flag_values=FLAGS) if main is not None else None
+    # absl's --help lists the main module's key flags: make every shared flag one.
+    for name in ("config", "workdir", "resume", "print_config", "progress", "tensorboard", "wandb",
+                 "shard", "distributed") + (("sweep",) if sweep else ()):
+        FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
     return FLAGS
 
 

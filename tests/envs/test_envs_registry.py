@@ -60,3 +60,14 @@ def test_step_semantics_six_values_and_auto_reset():
     assert bool(truncated) and not bool(terminated)
     assert int(state.time) == 0
     assert not np.allclose(info["final_observation"], obs)
+
+
+def test_bad_make_arguments_are_value_errors_that_say_what_to_change():
+    with pytest.raises(ValueError, match="must be a string"):
+        envs.make(None)
+    with pytest.raises(ValueError, match="max_steps_in_episode must be a number"):
+        envs.make("CartPole-v1", max_steps_in_episode="abc")
+    with pytest.raises(ValueError, match=r"unknown keyword argument.*'foo'.*It accepts.*gravity"):
+        envs.make("CartPole-v1", foo=1)
+    _, params = envs.make("CartPole-v1", max_steps_in_episode=100)
+    assert params.max_steps_in_episode == 100
