@@ -2,6 +2,9 @@
 
     python experiments/es_report.py --runs=runs/es_bbob_baselines,runs/es_bbob_smollm2_2d,... --gen=20
 
+Read-only: it prints markdown and writes nothing. Bad flags (a folder without results.jsonl,
+--gen < 1, a --rename entry that is not old=new) are refused with a usage message.
+
 Cells: median over seeds of the best regret f(x) - f_opt after `--gen` generations; "mean rank"
 ranks methods per (function, seed) task; "win vs X" is the fraction of tasks where the method's
 regret is lower than X's (ties count one half).
@@ -27,8 +30,12 @@ def load(runs, gen, rename):
     for run in runs:
         prefix = rename.get(os.path.basename(run.rstrip("/")), None)
         with open(os.path.join(run, "results.jsonl")) as f:
-            for line in f:
-                r = json.loads(line)
+            for n, line in enumerate(f, 1):
+                try:
+                    r = json.loads(line)
+                except json.JSONDecodeError:
+                    print(f"warning: {run}/results.jsonl line {n} is not JSON; skipped.")
+                    continue
                 name = rename.get(r["strategy"], r["strategy"])
                 if prefix and r["strategy"].startswith("evollm"):
                     name = prefix + r["strategy"][len("evollm"):]
@@ -37,9 +44,26 @@ def load(runs, gen, rename):
     return data
 
 
+def parse_flags():
+    """(run folders, gen, rename) from the flags; refuses what cannot be read, naming it."""
+    runs = [r for r in _RUNS.value.split(",") if r]
+    if not runs:
+        raise app.UsageError("--runs needs at least one run folder with a results.jsonl.")
+    missing = [r for r in runs if not os.path.exists(os.path.join(r, "results.jsonl"))]
+    if missing:
+        raise app.UsageError(f"No results.jsonl in {', '.join(missing)}.")
+    if _GEN.value < 1:
+        raise app.UsageError(f"--gen must be >= 1, got {_GEN.value}.")
+    pairs = [kv for kv in _RENAME.value.split(",") if kv]
+    bad = [kv for kv in pairs if kv.count("=") != 1 or not all(kv.split("="))]
+    if bad:
+        raise app.UsageError(f"--rename entries must look like old=new, got {bad}.")
+    return runs, _GEN.value, dict(kv.split("=") for kv in pairs)
+
+
 def main(_):
-    rename = dict(kv.split("=") for kv in _RENAME.value.split(",") if kv)
-    data = load(_RUNS.value.split(","), _GEN.value, rename)
+    runs, gen, rename = parse_flags()
+    data = load(runs, gen, rename)
     methods = list(dict.fromkeys(m for v in data.values() for m in v))
     for dim in sorted({k[0] for k in data}):
         keys = [k for k in data if k[0] == dim]

@@ -1,12 +1,18 @@
 """Teacher trajectories (SNES / CMA-ES on sampled BBOB tasks) -> train the small LM used by EvoLLM.
 
-    python experiments/evollm_teacher.py                       # writes runs/evollm_teacher/teacher_lm.pkl
-    python experiments/es_bbob.py --config=experiments/configs/es_bbob.py:teacher
+    python experiments/evollm_teacher.py --workdir=runs/evollm_teacher   # writes teacher_lm.npz/.json
+    python experiments/es_bbob.py --config=experiments/configs/es_bbob.py:teacher \
+        --config.evollm.lm_path=runs/evollm_teacher/teacher_lm.npz
+    python experiments/evollm_teacher.py --workdir=runs/evollm_teacher --resume   # a killed run
 
 Each example is EvoLLM's own prompt for one block (built by `lfx.es.evollm.teacher` from the
 teacher's populations) followed by the teacher's next mean for that block (Lange et al. 2024,
 arXiv:2402.18381, instruction fine-tuning on teacher trajectories). The LM is lfx.lm's Llama at a
-tiny size with the character tokenizer, trained from scratch with `lfx.lm.train_lm`.
+tiny size with the character tokenizer, trained from scratch by the `lfx.lm.train.make_train`
+recipe through the shared harness: orbax checkpoints every `checkpoint_every` steps, exact
+`--resume`, the loss per step in `metrics.jsonl`. Writes `<workdir>/teacher_texts.json`,
+`teacher_lm.npz` + `teacher_lm.json` (`lfx.lm.save_lm`: arrays and settings, no Python objects) and
+`summary.json`. Everything is validated before the workdir is opened.
 """
 
 from __future__ import annotations
@@ -14,90 +20,135 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import pickle
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import numpy as np
+from absl import app, logging
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from lfx import lm  # noqa: E402
-from lfx.es import bbob, make_strategy  # noqa: E402
-from lfx.es.evollm import EvoLLM, EvoLLMConfig, lfx_lm, teacher  # noqa: E402
-
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(os.path.dirname(__file__), "configs", "evollm_teacher.py:default")
+from lfx import lm
+from lfx.es import bbob
+from lfx.es.evollm import teacher
+from lfx.es.experiment import split_names
+from lfx.es.strategies import STRATEGIES
+from lfx.experiment import (
+    ConfigError,
+    MetricWriter,
+    RunConfig,
+    check_finite_hparams,
+    cli,
+    from_configdict,
+    recipe_functions,
+    run_chunked,
+    stack_hparams,
 )
-_WORKDIR = flags.DEFINE_string("workdir", "runs/evollm_teacher", "Output folder.")
+from lfx.lm.train import HParams, TrainConfig, make_train, next_token_loss
+
+FLAGS = cli.define_flags("evollm_teacher.py:default")
 
 
-def make_texts(cfg, tok, fns):
-    texts = []
-    for dim in [int(d) for d in cfg.dims.split(",")]:
-        ev = EvoLLM(
-            EvoLLMConfig(
-                population_size=cfg.population_size, num_dims=dim, block_size=cfg.block_size,
-                context_length=cfg.context_length, x_decimals=cfg.x_decimals,
-                fitness_digits=cfg.fitness_digits,
-            ),
-            # only the grammar is needed from the LM here; the char tokenizer suffices
-            lfx_lm(None, None, tok),
-        )
-        fitness = bbob.make_fitness(fns, dim)
-        for t_i, name in enumerate(cfg.teachers.split(",")):
-            strategy = make_strategy(name, population_size=cfg.population_size, num_dims=dim)
-            rollout = teacher.make_rollout(ev, strategy, fitness, cfg.num_generations)
-            key = jax.random.key(cfg.seed * 7919 + dim * 31 + t_i)
-            k_task, k_mean, k_run = jax.random.split(key, 3)
-            tasks = jax.vmap(lambda k: bbob.sample_task(k, fns, dim))(jax.random.split(k_task, cfg.tasks_per_dim))
-            means = jax.random.uniform(k_mean, (cfg.tasks_per_dim, dim), minval=-cfg.init_mean_scale,
-                                       maxval=cfg.init_mean_scale)
-            out = jax.jit(jax.vmap(rollout, in_axes=(0, 0, None, 0)))(
-                jax.random.split(k_run, cfg.tasks_per_dim), means, strategy.default_params, tasks
-            )
-            texts += teacher.to_texts(ev, *out)
+def build(config):
+    """Config -> (TeacherConfig, RunConfig, HParams, fns, LlamaConfig); validates everything."""
+    t, run, hp = from_configdict(config, teacher.TeacherConfig, RunConfig, hparams=HParams)
+    run.validate()
+    if run.num_seeds != 1:
+        raise ConfigError(f"config.num_seeds must be 1 (one teacher LM is trained), got "
+                          f"{run.num_seeds}.")
+    check_finite_hparams(hp)
+    try:
+        hp.validate()
+    except ValueError as err:
+        raise ConfigError(f"config.hparams: {err}") from None
+    split_names(t.teachers, "teacher strategy", sorted(STRATEGIES), field="teachers")
+    fns = bbob.BBOB_FNS if t.train_fns == "all" else split_names(
+        t.train_fns, "BBOB function", bbob.BBOB_FNS, field="train_fns")
+    try:
+        dims = [int(d) for d in t.dims.split(",")]
+    except ValueError:
+        raise ConfigError(f"config.dims must be comma-separated integers, got {t.dims!r}.") \
+            from None
+    for name in ("tasks_per_dim", "population_size", "num_generations", "block_size",
+                 "context_length", "seq_len", "batch_size", "num_steps"):
+        if getattr(t, name) < 1:
+            raise ConfigError(f"config.{name} must be >= 1, got {getattr(t, name)}.")
+    if min(dims) < 1:
+        raise ConfigError(f"config.dims must be positive, got {t.dims!r}.")
+    if t.texts_path and not os.path.exists(t.texts_path):
+        raise ConfigError(f"config.texts_path {t.texts_path!r} does not exist.")
+    try:
+        model = lm.tiny_config(lm.CharTokenizer().vocab_size, dim=t.dim, n_layers=t.n_layers,
+                               n_heads=t.n_heads, n_kv_heads=t.n_kv_heads,
+                               hidden_dim=t.hidden_dim, max_seq_len=256)
+    except (ValueError, ZeroDivisionError) as err:
+        raise ConfigError(f"The LM sizes do not fit: {err}") from None
+    return t, run, hp, tuple(fns), model
+
+
+def load_texts(path: str) -> list[str]:
+    with open(path) as f:
+        texts = json.load(f)
+    if not isinstance(texts, list) or not texts or not all(isinstance(x, str) for x in texts):
+        raise ConfigError(f"{path} is not a non-empty JSON list of teacher texts.")
     return texts
 
 
-def main(_):
-    cfg = _CONFIG.value
-    os.makedirs(_WORKDIR.value, exist_ok=True)
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    config = cli.get_config()
+    t, run_cfg, hp, fns, model = build(config)
     tok = lm.CharTokenizer()
-    fns = bbob.BBOB_FNS if cfg.train_fns == "all" else tuple(cfg.train_fns.split(","))
-    cache = os.path.join(_WORKDIR.value, "teacher_texts.json")
-    if os.path.exists(cache):
-        with open(cache) as f:
-            texts = json.load(f)
+    run_config = {"teacher": dataclasses.asdict(t), "run": dataclasses.asdict(run_cfg),
+                  "hparams": {"lr": float(hp.lr)}}
+    wd = cli.open_workdir("evollm_teacher", run_config)
+    with wd:
+        cache = wd.file("teacher_texts.json")
         t0 = time.time()
-    else:
+        if t.texts_path or (wd.resuming and os.path.exists(cache)):
+            texts = load_texts(t.texts_path or cache)
+        else:
+            texts = teacher.make_texts(t, tok, fns, run_cfg.seed)
+        if not os.path.exists(cache):
+            wd.write_json("teacher_texts.json", texts)
+        print(f"{len(texts)} teacher examples in {time.time() - t0:.1f}s; example:\n"
+              f"{texts[len(texts) // 2]}", flush=True)
+        if len(texts) < t.batch_size:
+            raise ConfigError(f"{len(texts)} examples are fewer than one batch of "
+                              f"{t.batch_size}; raise tasks_per_dim or lower batch_size.")
+        tokens = teacher.tokenize_batches(tok, texts, t.batch_size, t.seq_len,
+                                          jax.random.key(run_cfg.seed))
+        data = {"tokens": tokens, "mask": tokens != tok.pad_id}
+        recipe = make_train(TrainConfig(num_steps=t.num_steps), next_token_loss(model))
+        params0 = lm.init_params(jax.random.key(run_cfg.seed), model)
+        # the data key of seed s is key(s + 1), as lfx.lm.train_lm was called before the harness
+        keys = jax.random.key(run_cfg.seed + 1)[None]
+        init, run = recipe_functions(recipe, keys, stack_hparams([hp]), params0, None, data)
+        writer = MetricWriter(wd.path, batch_names=("setting", "seed"),
+                              tensorboard=FLAGS.tensorboard, wandb=FLAGS.wandb)
         t0 = time.time()
-        texts = make_texts(cfg, tok, fns)
-        with open(cache, "w") as f:
-            json.dump(texts, f)
-    print(f"{len(texts)} teacher examples in {time.time() - t0:.1f}s; example:\n{texts[len(texts) // 2]}")
-    lengths = [len(t) for t in texts]
-    config = lm.tiny_config(tok.vocab_size, dim=cfg.dim, n_layers=cfg.n_layers, n_heads=cfg.n_heads,
-                            n_kv_heads=cfg.n_kv_heads, hidden_dim=cfg.hidden_dim, max_seq_len=256)
-    batches = teacher.tokenize_batches(tok, texts, cfg.batch_size, cfg.seq_len, jax.random.key(cfg.seed))
-    params = lm.init_params(jax.random.key(cfg.seed), config)
-    t0 = time.time()
-    params, losses = lm.train_lm(params, config, batches, lr=cfg.lr, num_steps=cfg.num_steps,
-                                 key=jax.random.key(cfg.seed + 1), return_losses=True)
-    losses = np.asarray(losses)
-    train_s = time.time() - t0
-    print(f"trained {cfg.num_steps} steps in {train_s:.1f}s; loss {losses[:20].mean():.3f} -> {losses[-50:].mean():.3f}")
-    with open(os.path.join(_WORKDIR.value, "teacher_lm.pkl"), "wb") as f:
-        pickle.dump({"params": jax.tree.map(np.asarray, params), "config": dataclasses.asdict(config),
-                     "chars": tok.chars, "init_seed": cfg.seed}, f)
-    with open(os.path.join(_WORKDIR.value, "summary.json"), "w") as f:
-        json.dump({"num_examples": len(texts), "max_chars": max(lengths), "mean_chars": float(np.mean(lengths)),
-                   "loss_first20": float(losses[:20].mean()), "loss_last50": float(losses[-50:].mean()),
-                   "train_s": train_s, "config": cfg.to_dict()}, f, indent=1)
+        try:
+            state, metrics = run_chunked(
+                init, run, total_updates=t.num_steps, chunk_size=run_cfg.chunk_size, workdir=wd,
+                checkpoint_every=run_cfg.checkpoint_every,
+                keep_checkpoints=run_cfg.keep_checkpoints, writer=writer,
+                progress=FLAGS.progress, progress_metric="train/loss")
+        finally:
+            writer.close()
+        train_s = time.time() - t0
+        params = jax.tree.map(lambda x: np.asarray(x[0, 0]), state.trainable)
+        losses = metrics["train/loss"][0, 0]
+        print(f"trained {t.num_steps} steps in {train_s:.1f}s (this invocation); loss "
+              f"{losses[:20].mean():.3f} -> {losses[-50:].mean():.3f}", flush=True)
+        npz, side = lm.save_lm(wd.file("teacher_lm.npz"), params, model, tok,
+                               init_seed=run_cfg.seed, num_steps=t.num_steps,
+                               num_examples=len(texts))
+        lengths = [len(x) for x in texts]
+        wd.write_json("summary.json", {
+            "num_examples": len(texts), "max_chars": max(lengths),
+            "mean_chars": float(np.mean(lengths)), "loss_first20": float(losses[:20].mean()),
+            "loss_last50": float(losses[-50:].mean()), "train_s_this_invocation": train_s,
+            "config": run_config})
+    print(f"Wrote {npz} and {side}")
 
 
 if __name__ == "__main__":

@@ -15,22 +15,20 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from experiments.es_common import load_lm  # noqa: E402
-from lfx.es import bbob  # noqa: E402
-from lfx.es.evollm import EvoLLM, EvoLLMConfig  # noqa: E402
+from lfx.es import bbob
+from lfx.es.evollm import EvoLLM, EvoLLMConfig
+from lfx.es.evollm.models import load_language_model
 
 _LM = flags.DEFINE_string("lm", "smollm2", "smollm2 | teacher | untrained | toy")
-_LM_PATH = flags.DEFINE_string("lm_path", "runs/evollm_teacher/teacher_lm.pkl", "teacher LM pickle")
+_LM_PATH = flags.DEFINE_string("lm_path", "runs/evollm_teacher/teacher_lm.npz",
+                               "teacher LM (.npz + .json from experiments/evollm_teacher.py)")
 _DIMS = flags.DEFINE_integer("dims", 10, "problem dimension")
 _SHAPES = flags.DEFINE_string(
     "shapes", "5:2:2,5:5:2,5:10:2,3:10:1", "context_length:block_size:x_decimals, comma-separated"
@@ -40,7 +38,8 @@ _OUT = flags.DEFINE_string("out", "runs/bench_evollm.jsonl", "JSONL results")
 
 
 def main(_):
-    lm = load_lm(_LM.value, _LM_PATH.value)
+    lm = load_language_model(_LM.value, _LM_PATH.value if _LM.value in ("teacher", "untrained")
+                             else "")
     d = _DIMS.value
     fitness = jax.jit(bbob.make_fitness(("sphere",), d))
     task = bbob.make_task("sphere", d, 0)

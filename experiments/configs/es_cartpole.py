@@ -1,36 +1,33 @@
-"""Config for experiments/es_cartpole.py: neuroevolution of a small MLP policy with block-wise EvoLLM."""
+"""Configs for experiments/es_cartpole.py: neuroevolution of a small MLP policy with block-wise EvoLLM.
 
-from ml_collections import config_dict
+Derived from the dataclasses (`lfx.es.experiment.NeuroSettings` and `ESSettings` at the top level,
+`EvoLLMSettings` under `evollm`), so every field is settable as `--config.<field>=`.
+
+Variants: default (teacher-trained small LM + baselines), smollm2 (EvoLLM with SmolLM2 only),
+smoke (toy LM, 3 generations of 50 steps).
+"""
+
+from lfx.es.experiment import ESSettings, EvoLLMSettings, NeuroSettings
+from lfx.experiment import to_configdict
+from lfx.experiment.config import variant_config
+
+TEACHER_LM = "runs/evollm_teacher/teacher_lm.npz"
+
+
+def _config(tag="default", strategies="hill_climbing,open_es,snes,evollm", lm="teacher",
+            num_generations=20, **neuro):
+    es = ESSettings(strategies=strategies, population_size=16, num_generations=num_generations,
+                    evollm=EvoLLMSettings(lm=lm, lm_path=TEACHER_LM if lm == "teacher" else "",
+                                          max_rows=512))
+    return to_configdict(NeuroSettings(tag=tag, **neuro), es)
+
+
+VARIANTS = {
+    "default": lambda: _config(),
+    "smollm2": lambda: _config("smollm2", strategies="evollm", lm="smollm2", num_generations=10),
+    "smoke": lambda: _config("smoke", lm="toy", num_generations=3, num_seeds=1, max_steps=50),
+}
 
 
 def get_config(variant: str = "default"):
-    c = config_dict.ConfigDict()
-    c.env = "CartPole-v1"
-    c.hidden = 4  # 4-4-2 tanh MLP: 30 parameters -> 15 blocks of 2 per EvoLLM query
-    c.strategies = "hill_climbing,open_es,snes,evollm"
-    c.num_seeds = 3
-    c.population_size = 16
-    c.num_generations = 20
-    c.num_episodes = 1
-    c.max_steps = 500
-    c.init_mean = 0.0
-    c.hill_climbing_std = 0.5
-    c.open_es_lr = 0.3
-    c.open_es_std = 1.0
-    c.tag = variant
-    c.ablation = ""
-    c.evollm = config_dict.ConfigDict(
-        dict(lm="teacher", lm_path="runs/evollm_teacher/teacher_lm.pkl", block_size=2, context_length=5,
-             context_selection="best", sort_order="least_to_most", x_decimals=2, fitness_digits=3,
-             sigma=0.5, sigma_decay=1.0, temperature=0.0, max_rows=512)
-    )
-    if variant == "smollm2":
-        c.strategies = "evollm"
-        c.evollm.lm = "smollm2"
-        c.num_generations = 10
-    elif variant == "smoke":
-        c.num_generations = 3
-        c.num_seeds = 1
-        c.max_steps = 50
-        c.evollm.lm = "toy"
-    return c
+    return variant_config(VARIANTS, variant, "es_cartpole")

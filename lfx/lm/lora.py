@@ -9,6 +9,7 @@ plus a JSON header); `merge_lora_file` merges a saved file into a base model at 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -18,6 +19,7 @@ import numpy as np
 import optax
 
 from lfx.lm.config import LlamaConfig
+from lfx.lm.io import ArtifactError, load_npz
 from lfx.lm.train import _as_batches, _fit, _Loss, lm_loss, make_optimizer, target_loss
 
 LORA_TARGETS = ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")
@@ -71,9 +73,8 @@ def finetune_lora(params: dict, config: LlamaConfig, lora: dict, token_batches, 
     if num_steps < 1 or lr <= 0:
         raise ValueError(f"finetune_lora needs num_steps >= 1 and lr > 0, got {num_steps}, {lr}.")
     tokens, mask = _as_batches(token_batches, mask, pad_id)
-    lora, losses = _fit(lora, params, tokens, mask, key,
-                        loss_fn=_Loss(_lora_loss, config, float(scale)),
-                        num_steps=int(num_steps), lr=float(lr))
+    lora, losses = _fit(lora, params, tokens, mask, key, jnp.float32(lr),
+                        loss_fn=_Loss(_lora_loss, config, float(scale)), num_steps=int(num_steps))
     return (lora, losses) if return_losses else lora
 
 
@@ -105,10 +106,16 @@ def finetune_lora_on_targets(params: dict, config: LlamaConfig, lora: dict, toke
     if tokens.ndim != 3 or roles.shape != tokens.shape:
         raise ValueError(f"token_batches and role_batches must both be int [N, B, T], got "
                          f"{tokens.shape} and {roles.shape}.")
-    lora, losses = _fit(lora, params, tokens, roles, key,
+    lora, losses = _fit(lora, params, tokens, roles, key, jnp.float32(lr),
                         loss_fn=_Loss(_lora_target_loss, config, float(scale), int(num_target)),
-                        num_steps=int(num_steps), lr=float(lr))
+                        num_steps=int(num_steps))
     return (lora, losses) if return_losses else lora
+
+
+def target_loss_fn(config: LlamaConfig, *, scale: float, num_target: int):
+    """`loss_fn(lora, base params, tokens, roles)` of the adapters' target loss, for
+    `lfx.lm.train.make_train` (hashable)."""
+    return _Loss(_lora_target_loss, config, float(scale), int(num_target))
 
 
 def make_lora_step(config: LlamaConfig, *, lr: float, num_target: int, scale: float = 1.0):
@@ -144,11 +151,33 @@ def save_lora(path: str, lora: dict, *, scale: float, **info) -> None:
 
 
 def load_lora(path: str) -> tuple[dict, dict]:
-    """(adapters, header) from a `save_lora` file; header["scale"] is the LoRA scale."""
-    with np.load(path) as f:
-        header = json.loads(str(f["__header__"]))
-        lora = {name: {ab: jnp.asarray(f[f"{name}.{ab}"]) for ab in ("a", "b")}
-                for name in header["targets"]}
+    """(adapters, header) from a `save_lora` file; header["scale"] is the LoRA scale.
+
+    Read by `lfx.lm.io.load_npz` (no Python objects).
+
+    Raises:
+      FileNotFoundError: no file.
+      lfx.lm.io.ArtifactError: not an adapter file (a `.pkl`, corrupt, no header) or arrays missing
+        (named in the message).
+    """
+    arrays = load_npz(path, "LoRA adapter file")
+    if "__header__" not in arrays:
+        raise ArtifactError(f"{path} has no __header__ entry; it is not a LoRA adapter file "
+                            f"written by lfx.lm.save_lora.")
+    try:
+        header = json.loads(str(arrays["__header__"]))
+        targets = list(header["targets"])
+        float(header["scale"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ArtifactError(f"{path}: unreadable adapter header ({type(err).__name__}: {err}).") \
+            from None
+    needed = [f"{name}.{ab}" for name in targets for ab in ("a", "b")]
+    missing = [k for k in needed if k not in arrays]
+    if missing:
+        raise ArtifactError(f"{path} lacks adapter arrays {missing} (its header lists targets "
+                            f"{targets}); the file is incomplete -- save the adapters again.")
+    lora = {name: {ab: jnp.asarray(arrays[f"{name}.{ab}"]) for ab in ("a", "b")}
+            for name in targets}
     return lora, header
 
 
@@ -168,3 +197,38 @@ def merge_lora_file(params: dict, path: str) -> dict:
                              f"the base weight is {params['layers'][name].shape} -- adapters "
                              f"from another model?")
     return lora_apply(params, lora, scale=header["scale"])
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig:
+    """LoRA fine-tuning of SmolLM2 on teacher texts (experiments/evollm_finetune.py).
+
+    texts_path: teacher_texts.json of experiments/evollm_teacher.py.
+    holdout_chunk / holdout_every: example i is held out iff (i // chunk) % every == every - 1, so
+      whole teacher runs are held out; eval_examples of them are scored before and after.
+    rank, alpha, targets: the adapters (scale = alpha / rank).
+    batch_size, num_steps: rows per Adam step, steps (rows walk a fixed permutation in order).
+    init_adapters: continue from this adapters.npz (its step count offsets the data order).
+    """
+
+    texts_path: str = "runs/evollm_teacher_long/teacher_texts.json"
+    holdout_chunk: int = 50
+    holdout_every: int = 20
+    eval_examples: int = 128
+    rank: int = 8
+    alpha: float = 16.0
+    targets: str = "wq,wk,wv,wo"
+    batch_size: int = 8
+    num_steps: int = 400
+    init_adapters: str = ""
+
+    def validate(self) -> None:
+        for name in ("holdout_chunk", "holdout_every", "eval_examples", "rank", "batch_size",
+                     "num_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"config.{name} must be >= 1, got {getattr(self, name)}.")
+        if not self.alpha > 0:
+            raise ValueError(f"config.alpha must be > 0, got {self.alpha}.")
+        unknown = sorted(set(self.targets.split(",")) - set(LORA_TARGETS))
+        if unknown:
+            raise ValueError(f"config.targets: unknown {unknown}; choose from {LORA_TARGETS}.")

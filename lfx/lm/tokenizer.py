@@ -192,10 +192,18 @@ class BPETokenizer:
         return ids
 
     def decode(self, ids) -> str:
-        """Text of `ids`; invalid UTF-8 (a split multi-byte character) becomes U+FFFD."""
+        """Text of `ids`; invalid UTF-8 (a split multi-byte character) becomes U+FFFD.
+
+        Raises:
+          ValueError: an id outside [0, vocab_size) (a negative id would index from the end).
+        """
+        ids = [int(i) for i in ids]
+        bad = [i for i in ids if not 0 <= i < len(self._tokens)]
+        if bad:
+            raise ValueError(f"Token ids {bad[:5]} are outside the vocabulary [0, "
+                             f"{len(self._tokens)}).")
         out, buf = [], bytearray()
         for i in ids:
-            i = int(i)
             tok = self._tokens[i]
             if i in self._special_ids:
                 out.append(buf.decode("utf-8", errors="replace"))

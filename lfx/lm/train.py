@@ -1,9 +1,19 @@
-"""Next-token training of the Llama: masked cross-entropy and an Adam loop in one `lax.scan`."""
+"""Next-token training of the Llama: masked cross-entropy and an Adam loop in one `lax.scan`.
+
+`make_train(TrainConfig, loss_fn) -> TrainRecipe` is the loop in the shape every lfx family shares
+(`init` / `run` / `train`, optimiser state and data key carried in `TrainState`), so
+`lfx.experiment.run_chunked` checkpoints a long training and resumes it exactly; `train_lm` and
+`lora.finetune_lora*` are one-call wrappers over it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,28 +65,157 @@ def _as_batches(token_batches, mask, pad_id):
     return tokens, mask
 
 
-def make_optimizer(lr: float, clip: float = 1.0) -> optax.GradientTransformation:
-    """Adam (Kingma & Ba 2014, arXiv:1412.6980) after global-norm gradient clipping."""
-    return optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr))
+def make_optimizer(lr, clip: float = 1.0) -> optax.GradientTransformation:
+    """Adam (Kingma & Ba 2014, arXiv:1412.6980) after global-norm gradient clipping.
+
+    The learning rate sits in the optimiser state (`optax.inject_hyperparams`), so a traced `lr`
+    (a sweep, `vmap` over `HParams`) needs no recompilation; `update` reads it from the state.
+    """
+    return optax.chain(optax.clip_by_global_norm(clip),
+                       optax.inject_hyperparams(optax.adam)(learning_rate=lr))
 
 
-@functools.partial(jax.jit, static_argnames=("loss_fn", "num_steps", "lr"))
-def _fit(trainable, frozen, tokens, mask, key, *, loss_fn, num_steps, lr):
-    opt = make_optimizer(lr)
-    opt_state = opt.init(trainable)
-    n = tokens.shape[0]
+# ------------------------------------------------------------------ the training recipe
+# Batches: "random" draws batch i ~ U{0..N-1} of `data["tokens"]` [N, B, T] (and `data["mask"]`)
+# with the step's key; "sequential" takes rows `data["order"][(step * B + arange(B)) % M]` of
+# `data["tokens"]` [R, T] / `data["mask"]` [R, T] (a fixed permutation walked in order).
+BATCH_MODES = ("random", "sequential")
 
-    def step(carry, key):
-        trainable, opt_state = carry
-        i = jax.random.randint(key, (), 0, n)
-        (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            trainable, frozen, tokens[i], mask[i])
-        updates, opt_state = opt.update(grads, opt_state, trainable)
-        return (optax.apply_updates(trainable, updates), opt_state), loss
 
-    (trainable, _), losses = jax.lax.scan(step, (trainable, opt_state),
-                                          jax.random.split(key, num_steps))
-    return trainable, losses
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Static settings of an LM training run (shapes and loop lengths).
+
+    num_steps: Adam updates in the whole run (the recipe's `num_updates`).
+    batches: "random" or "sequential" (see `BATCH_MODES` above).
+    batch_size: rows per step for "sequential" (for "random" the data's B).
+    clip: global gradient-norm clip.
+    """
+
+    num_steps: int
+    batches: str = "random"
+    batch_size: int = 0
+    clip: float = 1.0
+
+    def validate(self) -> None:
+        if self.num_steps < 1:
+            raise ValueError(f"num_steps must be >= 1, got {self.num_steps}.")
+        if self.batches not in BATCH_MODES:
+            raise ValueError(f"batches must be one of {BATCH_MODES}, got {self.batches!r}.")
+        if self.batches == "sequential" and self.batch_size < 1:
+            raise ValueError(f"sequential batches need batch_size >= 1, got {self.batch_size}.")
+
+
+@flax.struct.dataclass
+class HParams:
+    """Traced floats of LM training (a batch of these is a sweep)."""
+
+    lr: float = 3e-3
+
+    def validate(self) -> None:
+        if not float(self.lr) > 0:
+            raise ValueError(f"HParams.lr must be > 0, got {self.lr}.")
+
+
+@flax.struct.dataclass
+class TrainState:
+    trainable: Any  # the differentiated parameters (the model, or LoRA adapters)
+    opt_state: Any
+    step: jax.Array  # int32 [], updates done
+    key: jax.Array  # the run's data key; step t uses split(key, num_steps)[t]
+
+
+class TrainRecipe(NamedTuple):
+    """`init(key, hparams, trainable, frozen, data)`, `run(state, hparams, trainable, frozen, data,
+    *, num_updates)`, `train(...)`; metrics "train/loss", "train/accuracy" per update."""
+
+    config: TrainConfig
+    num_updates: int
+    init: Callable
+    run: Callable
+    train: Callable
+
+
+def _batch(config: TrainConfig, data: dict, step: jax.Array, key: jax.Array):
+    data = {k: jnp.asarray(v) for k, v in data.items()}
+    if config.batches == "random":
+        i = jax.random.randint(key, (), 0, data["tokens"].shape[0])
+        return data["tokens"][i], data["mask"][i]
+    order = data["order"]
+    rows = order[(step * config.batch_size + jnp.arange(config.batch_size)) % order.shape[0]]
+    return data["tokens"][rows], data["mask"][rows]
+
+
+def make_train(config: TrainConfig, loss_fn: Callable) -> TrainRecipe:
+    """The Adam training loop as a recipe the harness can chunk, checkpoint and resume exactly.
+
+    Args:
+      config: static settings.
+      loss_fn: `(trainable, frozen, tokens [B, T], mask [B, T]) -> (loss, metrics)`.
+
+    Returns:
+      A `TrainRecipe`. `init(key, hparams, trainable, frozen, data)` ignores `trainable`'s origin
+      (the caller builds it) and stores `key` as the data key; every chunk of `run` continues the
+      same stream (step t's key is `split(key, num_steps)[t]`), so chunked == one scan, bitwise.
+    """
+    config.validate()
+
+    def init(key, hparams, trainable, frozen, data):
+        del frozen, data
+        opt = make_optimizer(hparams.lr, config.clip)
+        return TrainState(trainable=trainable, opt_state=opt.init(trainable),
+                          step=jnp.zeros((), jnp.int32), key=key)
+
+    def run(state, hparams, trainable, frozen, data, *, num_updates):
+        del trainable
+        opt = make_optimizer(hparams.lr, config.clip)  # lr is read from opt_state
+
+        def body(state, _):
+            key_t = jax.random.split(state.key, config.num_steps)[state.step]
+            tokens, mask = _batch(config, data, state.step, key_t)
+            (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                state.trainable, frozen, tokens, mask)
+            updates, opt_state = opt.update(grads, state.opt_state, state.trainable)
+            new = TrainState(trainable=optax.apply_updates(state.trainable, updates),
+                             opt_state=opt_state, step=state.step + 1, key=state.key)
+            metrics = {"train/loss": loss, "train/accuracy": aux.get("train/accuracy", loss * 0)}
+            return new, metrics
+
+        return jax.lax.scan(body, state, None, length=num_updates)
+
+    def train(key, hparams, trainable, frozen, data):
+        state = init(key, hparams, trainable, frozen, data)
+        return run(state, hparams, trainable, frozen, data, num_updates=config.num_steps)
+
+    return TrainRecipe(config, config.num_steps, init, run, train)
+
+
+def chunk_functions(recipe: TrainRecipe, key: jax.Array, hparams: HParams, trainable, frozen,
+                    data: dict):
+    """`(init, run)` of ONE training run for `lfx.experiment.run_chunked`, jitted.
+
+    Unlike `lfx.experiment.recipe_functions` (which vmaps over settings x seeds and closes over its
+    arguments), the frozen model and the data are jit ARGUMENTS here: a 135M-parameter base model
+    is not folded into the program as a constant. Metrics come back `[n]` (no batch axes).
+    """
+    init_j = jax.jit(recipe.init)
+    run_j = jax.jit(recipe.run, static_argnames="num_updates")
+
+    def init():
+        return init_j(key, hparams, trainable, frozen, data)
+
+    def run(state, n):
+        return run_j(state, hparams, trainable, frozen, data, num_updates=n)
+
+    return init, run
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "num_steps"))
+def _fit(trainable, frozen, tokens, mask, key, lr, *, loss_fn, num_steps):
+    recipe = make_train(TrainConfig(num_steps=num_steps), loss_fn)
+    state, metrics = recipe.train(key, HParams(lr=lr), trainable, frozen,
+                                  {"tokens": tokens, "mask": mask})
+    return state.trainable, metrics["train/loss"]
 
 
 class _Loss:
@@ -100,6 +239,11 @@ def _full_loss(params, frozen, tokens, mask, config):
     return lm_loss(params, config, tokens, mask)
 
 
+def next_token_loss(config: LlamaConfig) -> Callable:
+    """`loss_fn(params, frozen, tokens, mask)` of `lm_loss` for `make_train` (hashable)."""
+    return _Loss(_full_loss, config)
+
+
 def train_lm(params: dict, config: LlamaConfig, token_batches, *, lr: float, num_steps: int,
              key: jax.Array, mask=None, pad_id: int | None = 0, return_losses: bool = False):
     """Trains every parameter with Adam on next-token cross-entropy (one jitted `lax.scan`).
@@ -119,8 +263,8 @@ def train_lm(params: dict, config: LlamaConfig, token_batches, *, lr: float, num
     if num_steps < 1 or lr <= 0:
         raise ValueError(f"train_lm needs num_steps >= 1 and lr > 0, got {num_steps}, {lr}.")
     tokens, mask = _as_batches(token_batches, mask, pad_id)
-    params, losses = _fit(params, None, tokens, mask, key, loss_fn=_Loss(_full_loss, config),
-                          num_steps=int(num_steps), lr=float(lr))
+    params, losses = _fit(params, None, tokens, mask, key, jnp.float32(lr),
+                          loss_fn=_Loss(_full_loss, config), num_steps=int(num_steps))
     return (params, losses) if return_losses else params
 
 

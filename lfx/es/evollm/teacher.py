@@ -12,11 +12,82 @@ EvoLLM's own archive/context code, so the text is exactly what EvoLLM will show 
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from lfx.es.evollm import encoding, prompt
+
+TRAIN_FNS = ("sphere,ellipsoidal,rastrigin,bueche_rastrigin,attractive_sector,step_ellipsoidal,"
+             "rosenbrock,discus,bent_cigar,sharp_ridge,different_powers,schaffers_f7")
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherConfig:
+    """Teacher data (experiments/evollm_teacher.py) and the small LM trained on it.
+
+    Data: `teachers` (strategy names) run on `tasks_per_dim` freshly sampled BBOB tasks over
+    `train_fns` ("all" = the 24) per dim of `dims`, from U[-init_mean_scale, init_mean_scale]^D;
+    the prompt settings must match the es_bbob evollm block. LM: `lfx.lm.tiny_config` sizes;
+    training on `seq_len`-character rows, `batch_size` per step, `num_steps` Adam steps.
+    """
+
+    teachers: str = "snes,cma_es"
+    # 12 BBOB functions (the 8 test functions + 4 others; all 24 compile too slowly on this CPU);
+    # tasks are freshly sampled (x_opt, f_opt, rotations), not the evaluation tasks.
+    train_fns: str = TRAIN_FNS
+    dims: str = "2,4"  # queried in blocks of 2, like EvoLLM at test time
+    tasks_per_dim: int = 64
+    population_size: int = 8
+    num_generations: int = 25
+    init_mean_scale: float = 3.0  # teacher runs start at U[-3, 3]^D so contexts cover the box
+    block_size: int = 2
+    context_length: int = 5
+    x_decimals: int = 2
+    fitness_digits: int = 3
+    texts_path: str = ""  # reuse this teacher_texts.json instead of running the teachers
+    dim: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    n_kv_heads: int = 2
+    hidden_dim: int = 128
+    seq_len: int = 96
+    batch_size: int = 16
+    num_steps: int = 2000
+
+
+def make_texts(config: TeacherConfig, tokenizer, fns: tuple[str, ...], seed: int) -> list[str]:
+    """Host: runs every teacher on sampled tasks of every dim -> EvoLLM-format training texts."""
+    from lfx.es import bbob, make_strategy  # noqa: PLC0415
+    from lfx.es.evollm.strategy import EvoLLM, EvoLLMConfig, lfx_lm  # noqa: PLC0415
+
+    texts = []
+    for dim in [int(d) for d in config.dims.split(",")]:
+        ev = EvoLLM(
+            EvoLLMConfig(
+                population_size=config.population_size, num_dims=dim,
+                block_size=config.block_size, context_length=config.context_length,
+                x_decimals=config.x_decimals, fitness_digits=config.fitness_digits,
+            ),
+            lfx_lm(None, None, tokenizer),  # only the grammar is needed from the LM here
+        )
+        fitness = bbob.make_fitness(fns, dim)
+        for t_i, name in enumerate(config.teachers.split(",")):
+            strategy = make_strategy(name, population_size=config.population_size, num_dims=dim)
+            rollout = make_rollout(ev, strategy, fitness, config.num_generations)
+            key = jax.random.key(seed * 7919 + dim * 31 + t_i)
+            k_task, k_mean, k_run = jax.random.split(key, 3)
+            n = config.tasks_per_dim
+            tasks = jax.vmap(lambda k, dim=dim: bbob.sample_task(k, fns, dim))(
+                jax.random.split(k_task, n))
+            means = jax.random.uniform(k_mean, (n, dim), minval=-config.init_mean_scale,
+                                       maxval=config.init_mean_scale)
+            out = jax.jit(jax.vmap(rollout, in_axes=(0, 0, None, 0)))(
+                jax.random.split(k_run, n), means, strategy.default_params, tasks)
+            texts += to_texts(ev, *out)
+    return texts
 
 
 def make_rollout(evollm, strategy, fitness_fn, num_generations: int):
