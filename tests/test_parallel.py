@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent(
     from lfx.rl import ppo
     assert jax.device_count() == 4, jax.devices()
     cfg = ppo.PPOConfig(num_envs=2, num_steps=16, total_timesteps=96, num_minibatches=2, update_epochs=2)
-    train = jax.jit(jax.vmap(ppo.make_train(cfg), in_axes=(0, None)))
+    train = jax.jit(jax.vmap(ppo.make_train(cfg).train, in_axes=(0, None)))
     keys = jax.random.split(jax.random.key(0), 8)
     ref_state, ref_metrics = train(keys, ppo.HParams())
     mesh = parallel.make_mesh()

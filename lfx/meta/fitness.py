@@ -9,7 +9,7 @@ environments with different return scales and signs weigh alike (Lu et al. 2022,
 arXiv:2402.05828).
 
 A task is any `train(key, hparams, objective_params) -> (state, metrics)` (the PPO recipe's
-`make_train(cfg, policy_objective)`, or `lfx.meta.bandit.make_train`). The population axis is a
+`make_train(cfg, policy_objective).train`, or `lfx.meta.bandit.make_train`). The population axis is a
 `jax.vmap` over objective parameters; seeds are a second vmap. With common random numbers every
 member sees the same seeds, so an antithetic pair differs only by its perturbation.
 """

@@ -1,23 +1,31 @@
 """The PPO recipe: a whole training run as one jittable, vmappable function.
 
-    recipe = make_ppo(config)                       # static: shapes, loop lengths, code paths
+    recipe = make_train(config)                     # static: shapes, loop lengths, code paths
     state, metrics = recipe.train(key, hparams)     # traced: floats -> a batch of them is a sweep
     sweep = jax.jit(jax.vmap(jax.vmap(recipe.train, (0, None)), (None, 0)))
     state, metrics = sweep(seed_keys, hparams_batch)  # metrics[k]: [H, S, num_updates]
 
 PPO (Schulman et al. 2017, arXiv:1707.06347) with the PureJaxRL layout (Lu et al. 2022,
 "Discovered Policy Optimisation", arXiv:2210.05639): vectorised environments, GAE, several epochs of
-shuffled minibatches, Adam with global-norm clipping and optional linear learning-rate annealing.
-The policy objective is pluggable (see `lfx.rl.losses`): `make_ppo(config, policy_objective=f)` and
-`train(key, hparams, objective_params)` let a learned objective (LPO, TA-LPO, ...) drive the agent.
+shuffled minibatches, Adam with global-norm clipping and optional linear learning-rate annealing,
+the learning rate and its schedule inside optax (`make_optimizer`).
+The policy objective is pluggable (see `lfx.rl.losses`): `make_train(config, policy_objective=f)`
+and `train(key, hparams, objective_params)` let a learned objective (LPO, TA-LPO, ...) drive the
+agent.
 
+The pieces are module-level functions, bound to a config by `make_train` with `functools.partial`:
+`init_state` -> `num_updates` x `update_step` (= `rollout`, `compute_advantages`,
+`shuffle_minibatches`, `minibatch_epochs` over `ppo_loss`), scanned by `run_updates`.
+Shapes: T = num_steps, N = num_envs, M = minibatch_size, K = num_minibatches, E = update_epochs.
 Metrics are aggregated per update inside the scan: every array in `metrics` is [num_updates].
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -75,6 +83,11 @@ class PPOConfig:
                      "rollout_unroll"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"PPOConfig.{name} must be positive, got {getattr(self, name)}.")
+        if not self.hidden_sizes or any(int(h) <= 0 for h in self.hidden_sizes):
+            raise ValueError(
+                f"PPOConfig.hidden_sizes must be a non-empty tuple of positive widths, e.g. (64, 64); "
+                f"got {self.hidden_sizes!r}."
+            )
         if self.batch_size % self.num_minibatches:
             raise ValueError(
                 f"num_minibatches={self.num_minibatches} does not divide the batch "
@@ -131,9 +144,10 @@ class HParams:
             value = getattr(self, name)
             if isinstance(value, jax.core.Tracer):
                 continue
-            if not bool(np.all(ok(np.asarray(value)))):
+            x = np.asarray(value, np.float64)
+            if not bool(np.all(ok(x) & np.isfinite(x))):
                 raise ValueError(
-                    f"HParams.{name}={value} is out of range "
+                    f"HParams.{name}={value} is out of range or not finite "
                     f"(lr, clip_eps, max_grad_norm > 0; gamma, gae_lambda in [0, 1]; "
                     f"ent_coef, vf_coef >= 0)."
                 )
@@ -144,7 +158,7 @@ class TrainState:
     """Everything a run carries from one update to the next (the checkpointed state)."""
 
     params: Any
-    opt_state: Any
+    opt_state: Any  # `make_optimizer`'s state; its step count drives the lr schedule
     env_state: Any
     obs: jax.Array
     key: jax.Array
@@ -153,6 +167,8 @@ class TrainState:
 
 
 class Transition(NamedTuple):
+    """One env step of the N environments (leaves [N, ...]; a rollout stacks them to [T, N, ...])."""
+
     obs: jax.Array
     action: jax.Array
     log_prob: jax.Array
@@ -165,8 +181,25 @@ class Transition(NamedTuple):
     episode_done: jax.Array
 
 
+class Batch(NamedTuple):
+    """What the loss sees of a rollout, flattened over [T, N] (leaves [T*N, ...], or [M, ...])."""
+
+    obs: jax.Array
+    action: jax.Array
+    log_prob: jax.Array  # log pi_old(a|s) of the policy that acted
+    value: jax.Array  # V_old(s), the centre of the value clipping
+    advantage: jax.Array  # GAE advantages, not yet normalised
+    target: jax.Array  # value targets: advantage + V_old(s)
+
+
 class PPORecipe(NamedTuple):
-    """The pieces of a PPO run; `train = init` then `num_updates` x `update` in one scan."""
+    """The pieces of a PPO run; `train = init` then `num_updates` x `update` in one scan.
+
+    `init(key, hparams, objective_params=None)`, `update(state, hparams, objective_params=None)`,
+    `run(state, hparams, objective_params=None, *, num_updates)`,
+    `train(key, hparams, objective_params=None)`; `num_updates` = `config.num_updates`, the length
+    of a whole run (the lr schedule anneals over it).
+    """
 
     config: PPOConfig
     env: Any
@@ -176,6 +209,7 @@ class PPORecipe(NamedTuple):
     update: Callable[..., tuple[TrainState, dict[str, jax.Array]]]
     run: Callable[..., tuple[TrainState, dict[str, jax.Array]]]
     train: Callable[..., tuple[TrainState, dict[str, jax.Array]]]
+    num_updates: int
 
 
 def make_env(config: PPOConfig) -> tuple[Any, Any, bool]:
@@ -192,7 +226,302 @@ def make_env(config: PPOConfig) -> tuple[Any, Any, bool]:
     return env, env_params, discrete
 
 
-def make_ppo(
+def make_network(config: PPOConfig, env: Any, env_params: Any, discrete: bool) -> ActorCritic:
+    """The actor-critic for the env's observation and action spaces."""
+    action_space = env.action_space(env_params)
+    return ActorCritic(
+        action_dim=action_space.n if discrete else action_space.shape[0],
+        discrete=discrete,
+        torso=config.network,
+        hidden_sizes=config.hidden_sizes,
+        activation=config.activation,
+        obs_ndim=len(env.observation_space(env_params).shape),
+    )
+
+
+def make_lr_schedule(config: PPOConfig, lr: float | jax.Array) -> optax.Schedule:
+    """Learning rate as a function of the optimiser's step count c (one step per minibatch).
+
+    With `anneal_lr`: lr_c = lr * (1 - u / num_updates), u = c // (E * K) the update index, so the
+    first update uses lr and the last lr / num_updates (PureJaxRL's linear annealing, constant
+    within an update); else lr_c = lr.
+    """
+    if not config.anneal_lr:
+        return optax.constant_schedule(lr)
+    steps_per_update = config.update_epochs * config.num_minibatches
+
+    def schedule(count: jax.Array) -> jax.Array:
+        progress = (count // steps_per_update).astype(jnp.float32) / config.num_updates
+        return lr * (1.0 - progress)
+
+    return schedule
+
+
+def clipped_adam(learning_rate: Any, max_grad_norm: Any) -> optax.GradientTransformation:
+    """Global-norm clipping, then Adam (eps = 1e-5, PureJaxRL's), then -learning_rate."""
+    return optax.chain(
+        optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate, eps=1e-5)
+    )
+
+
+def make_optimizer(config: PPOConfig, hparams: HParams) -> optax.GradientTransformation:
+    """PPO's optimiser: `clipped_adam` under `optax.inject_hyperparams`, lr scheduled.
+
+    The learning rate is `make_lr_schedule(config, hparams.lr)`, evaluated at the optimiser's step
+    count; the state records the value applied last (`opt_state.hyperparams["learning_rate"]`).
+    `max_grad_norm` is passed through unscheduled (`static_args`: not stored in the state), so
+    both are traced (a batch of HParams is a sweep) and both come from the `hparams` given to each
+    update, not frozen into the state at init.
+    """
+    return optax.inject_hyperparams(clipped_adam, static_args="max_grad_norm")(
+        learning_rate=make_lr_schedule(config, hparams.lr), max_grad_norm=hparams.max_grad_norm
+    )
+
+
+def init_state(
+    key: jax.Array, hparams: HParams, objective_params: Any = None, *,
+    config: PPOConfig, env: Any, env_params: Any, network: ActorCritic,
+) -> TrainState:
+    """A fresh run: N reset environments, new network parameters, a fresh optimiser state.
+
+    `objective_params` is unused (kept so every recipe's `init` takes the `run` arguments).
+    """
+    del objective_params
+    key, k_net, k_env = jax.random.split(key, 3)
+    reset = jax.vmap(env.reset, in_axes=(0, None))
+    obs, env_state = reset(jax.random.split(k_env, config.num_envs), env_params)
+    params = network.init(k_net, obs[0])
+    return TrainState(
+        params=params,
+        opt_state=make_optimizer(config, hparams).init(params),
+        env_state=env_state,
+        obs=obs,
+        key=key,
+        update_idx=jnp.int32(0),
+        last_return=jnp.float32(0.0),
+    )
+
+
+def rollout(
+    state: TrainState, *, config: PPOConfig, env: Any, env_params: Any, network: ActorCritic
+) -> tuple[TrainState, Transition]:
+    """T steps of the N environments under the current policy.
+
+    Returns:
+      the state with the environments, observations and key advanced, and the trajectory
+      (`Transition` with leaves [T, N, ...]).
+    """
+    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def env_step(carry, _):
+        env_state, obs, key = carry
+        key, k_act, k_step = jax.random.split(key, 3)
+        pi, value = network.apply(state.params, obs)
+        action = pi.sample(k_act)
+        log_prob = pi.log_prob(action)
+        next_obs, env_state, reward, terminated, truncated, info = step(
+            jax.random.split(k_step, config.num_envs), env_state, action, env_params
+        )
+        transition = Transition(
+            obs=obs,
+            action=action,
+            log_prob=log_prob,
+            value=value,
+            reward=reward.astype(jnp.float32),
+            terminated=terminated,
+            done=jnp.logical_or(terminated, truncated),
+            next_obs=info["final_observation"],
+            episode_return=info["episode_return"],
+            episode_done=info["episode_done"],
+        )
+        return (env_state, next_obs, key), transition
+
+    (env_state, obs, key), traj = jax.lax.scan(
+        env_step, (state.env_state, state.obs, state.key), None, config.num_steps,
+        unroll=config.rollout_unroll,
+    )
+    return state.replace(env_state=env_state, obs=obs, key=key), traj
+
+
+def compute_advantages(
+    params: Any, traj: Transition, *, network: ActorCritic, gamma: Any, gae_lambda: Any
+) -> tuple[jax.Array, jax.Array]:
+    """GAE advantages and value targets, each [T, N], of a rollout (`traj` leaves [T, N, ...]).
+
+    One batched critic pass gives V(s') for every step: the next observation where the episode
+    goes on, the final observation where it was truncated (bootstrapped) or terminated (masked out
+    by GAE).
+    """
+    _, next_value = network.apply(params, traj.next_obs)
+    return jax.vmap(
+        functools.partial(gae_advantages, gamma=gamma, gae_lambda=gae_lambda),
+        in_axes=1,
+        out_axes=1,
+    )(traj.reward, traj.value, next_value, traj.terminated, traj.done)
+
+
+def ppo_loss(
+    params: Any, objective_params: Any, batch: Batch, *,
+    network: ActorCritic, policy_objective: losses.PolicyObjective, hparams: HParams,
+    progress: jax.Array, lifetime: jax.Array,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """L = L_policy + vf_coef * L_value - ent_coef * H on one minibatch (`batch` leaves [M, ...]).
+
+    Advantages are normalised over the minibatch, (A - mean A) / (std A + 1e-8), with their
+    gradient stopped; L_policy is `policy_objective` (which sees `progress` = u / num_updates and
+    `lifetime` = num_updates), L_value `losses.clipped_value_loss`.
+
+    Returns:
+      (loss, metrics): "train/policy_loss", "train/value_loss", "train/entropy",
+      "train/approx_kl" (E[r - 1 - log r]) and the objective's metrics, each [] float32.
+    """
+    pi, value = network.apply(params, batch.obs)
+    log_ratio = pi.log_prob(batch.action) - batch.log_prob
+    adv = batch.advantage
+    adv = jax.lax.stop_gradient((adv - adv.mean()) / (adv.std() + 1e-8))
+    policy_loss, policy_metrics = policy_objective(
+        objective_params, log_ratio, adv, clip_eps=hparams.clip_eps, progress=progress,
+        lifetime=lifetime,
+    )
+    value_loss = losses.clipped_value_loss(
+        value, batch.value, batch.target, clip_eps=hparams.clip_eps
+    )
+    entropy = losses.entropy_bonus(pi.entropy())
+    total = policy_loss + hparams.vf_coef * value_loss - hparams.ent_coef * entropy
+    approx_kl = jnp.mean(jnp.exp(log_ratio) - 1.0 - log_ratio)
+    metrics = {
+        "train/policy_loss": policy_loss,
+        "train/value_loss": value_loss,
+        "train/entropy": entropy,
+        "train/approx_kl": approx_kl,
+        **{f"train/{k}": v for k, v in policy_metrics.items()},
+    }
+    return total, metrics
+
+
+def shuffle_minibatches(key: jax.Array, batch: Batch, *, num_minibatches: int) -> Batch:
+    """One random permutation of the [B] samples, split into K minibatches: leaves [K, B / K, ...]."""
+    size = jax.tree.leaves(batch)[0].shape[0]
+    perm = jax.random.permutation(key, size)
+    return jax.tree.map(
+        lambda x: jnp.take(x, perm, axis=0).reshape(
+            (num_minibatches, size // num_minibatches) + x.shape[1:]
+        ),
+        batch,
+    )
+
+
+def minibatch_epochs(
+    params: Any, opt_state: Any, key: jax.Array, batch: Batch, objective_params: Any, *,
+    config: PPOConfig, tx: optax.GradientTransformation, loss_fn: Callable[..., Any],
+) -> tuple[tuple[Any, Any], dict[str, jax.Array]]:
+    """E epochs, each one gradient step of `tx` per shuffled minibatch of `batch` ([B, ...]).
+
+    Args:
+      loss_fn: `loss_fn(params, objective_params, minibatch) -> (loss, metrics)`.
+
+    Returns:
+      (params, opt_state) after E * K steps, and the loss metrics, each [E, K].
+    """
+    grad_fn = jax.grad(loss_fn, has_aux=True)
+
+    def minibatch_step(carry, minibatch):
+        params, opt_state = carry
+        grads, metrics = grad_fn(params, objective_params, minibatch)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), metrics
+
+    def epoch(carry, k):
+        minibatches = shuffle_minibatches(k, batch, num_minibatches=config.num_minibatches)
+        return jax.lax.scan(minibatch_step, carry, minibatches)
+
+    return jax.lax.scan(
+        epoch, (params, opt_state), jax.random.split(key, config.update_epochs)
+    )
+
+
+def update_step(
+    state: TrainState, hparams: HParams, objective_params: Any = None, *,
+    config: PPOConfig, env: Any, env_params: Any, network: ActorCritic,
+    policy_objective: losses.PolicyObjective,
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One PPO update: a rollout of T x N steps, GAE, then E epochs of K minibatch steps.
+
+    Returns:
+      the next state and the update's metrics, each []: the loss metrics averaged over the E * K
+      steps, "train/episode_return" (mean over the episodes finished in this rollout, else the
+      last one), "train/episodes", "train/lr" (the learning rate applied in this update) and
+      "train/env_steps".
+    """
+    progress = state.update_idx.astype(jnp.float32) / config.num_updates
+    state, traj = rollout(state, config=config, env=env, env_params=env_params, network=network)
+    adv, target = compute_advantages(
+        state.params, traj, network=network, gamma=hparams.gamma, gae_lambda=hparams.gae_lambda
+    )
+    batch = jax.tree.map(
+        lambda x: x.reshape((config.batch_size,) + x.shape[2:]),
+        Batch(traj.obs, traj.action, traj.log_prob, traj.value, adv, target),
+    )
+    loss_fn = functools.partial(
+        ppo_loss, network=network, policy_objective=policy_objective, hparams=hparams,
+        progress=progress, lifetime=jnp.float32(config.num_updates),
+    )
+    key, k_epochs = jax.random.split(state.key)
+    (params, opt_state), metrics = minibatch_epochs(
+        state.params, state.opt_state, k_epochs, batch, objective_params,
+        config=config, tx=make_optimizer(config, hparams), loss_fn=loss_fn,
+    )
+    metrics = jax.tree.map(jnp.mean, metrics)
+
+    num_done = jnp.sum(traj.episode_done)
+    mean_return = jnp.sum(traj.episode_return) / jnp.maximum(num_done, 1)
+    last_return = jnp.where(num_done > 0, mean_return, state.last_return)
+    state = state.replace(
+        params=params,
+        opt_state=opt_state,
+        key=key,
+        update_idx=state.update_idx + 1,
+        last_return=last_return,
+    )
+    metrics.update(
+        {
+            "train/episode_return": last_return,
+            "train/episodes": num_done,
+            "train/lr": opt_state.hyperparams["learning_rate"],
+            "train/env_steps": state.update_idx * config.batch_size,
+        }
+    )
+    return state, metrics
+
+
+def run_updates(
+    state: TrainState, hparams: HParams, objective_params: Any = None, *,
+    num_updates: int, update: Callable[..., tuple[TrainState, dict[str, jax.Array]]],
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """`num_updates` updates in one scan (chunks of a run, for progress and checkpoints).
+
+    Returns:
+      the state after them and the metrics, each [num_updates].
+    """
+
+    def body(s, _):
+        return update(s, hparams, objective_params)
+
+    return jax.lax.scan(body, state, None, num_updates)
+
+
+def train_run(
+    key: jax.Array, hparams: HParams, objective_params: Any = None, *,
+    init: Callable[..., TrainState], run: Callable[..., tuple[TrainState, dict[str, jax.Array]]],
+    num_updates: int,
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """A whole run: validate the hparams, init, then `num_updates` updates. Metrics: [num_updates]."""
+    hparams.validate()
+    state = init(key, hparams, objective_params)
+    return run(state, hparams, objective_params, num_updates=num_updates)
+
+
+def make_train(
     config: PPOConfig, policy_objective: losses.PolicyObjective | None = None
 ) -> PPORecipe:
     """Builds the PPO recipe for a static config; validates it before anything is compiled.
@@ -201,197 +530,23 @@ def make_ppo(
       config: static settings.
       policy_objective: the policy loss (signature in `lfx.rl.losses`); default
         `losses.POLICY_OBJECTIVES[config.objective]`.
+
+    Returns:
+      the `PPORecipe`; `recipe.train(key, hparams, objective_params=None)` is the whole run.
     """
     config.validate()
     objective = policy_objective or losses.POLICY_OBJECTIVES[config.objective]
     env, env_params, discrete = make_env(config)
-    action_space = env.action_space(env_params)
-    obs_shape = env.observation_space(env_params).shape
-    network = ActorCritic(
-        action_dim=action_space.n if discrete else action_space.shape[0],
-        discrete=discrete,
-        torso=config.network,
-        hidden_sizes=config.hidden_sizes,
-        activation=config.activation,
-        obs_ndim=len(obs_shape),
+    network = make_network(config, env, env_params, discrete)
+    parts = {"config": config, "env": env, "env_params": env_params, "network": network}
+    init = functools.partial(init_state, **parts)
+    update = functools.partial(update_step, **parts, policy_objective=objective)
+    run = functools.partial(run_updates, update=update)
+    train = functools.partial(train_run, init=init, run=run, num_updates=config.num_updates)
+    return PPORecipe(
+        config, env, env_params, network, init, update, run, train, config.num_updates
     )
-    num_updates = config.num_updates
-    vreset = jax.vmap(env.reset, in_axes=(0, None))
-    vstep = jax.vmap(env.step, in_axes=(0, 0, 0, None))
-
-    def optimizer(hparams: HParams) -> optax.GradientTransformation:
-        return optax.chain(
-            optax.clip_by_global_norm(hparams.max_grad_norm), optax.scale_by_adam(eps=1e-5)
-        )
-
-    def init(key: jax.Array, hparams: HParams) -> TrainState:
-        key, k_net, k_env = jax.random.split(key, 3)
-        obs, env_state = vreset(jax.random.split(k_env, config.num_envs), env_params)
-        params = network.init(k_net, obs[0])
-        return TrainState(
-            params=params,
-            opt_state=optimizer(hparams).init(params),
-            env_state=env_state,
-            obs=obs,
-            key=key,
-            update_idx=jnp.int32(0),
-            last_return=jnp.float32(0.0),
-        )
-
-    def rollout(state: TrainState) -> tuple[TrainState, Transition]:
-        def env_step(carry, _):
-            env_state, obs, key = carry
-            key, k_act, k_step = jax.random.split(key, 3)
-            pi, value = network.apply(state.params, obs)
-            action = pi.sample(k_act)
-            log_prob = pi.log_prob(action)
-            next_obs, env_state, reward, terminated, truncated, info = vstep(
-                jax.random.split(k_step, config.num_envs), env_state, action, env_params
-            )
-            transition = Transition(
-                obs=obs,
-                action=action,
-                log_prob=log_prob,
-                value=value,
-                reward=reward.astype(jnp.float32),
-                terminated=terminated,
-                done=jnp.logical_or(terminated, truncated),
-                next_obs=info["final_observation"],
-                episode_return=info["episode_return"],
-                episode_done=info["episode_done"],
-            )
-            return (env_state, next_obs, key), transition
-
-        (env_state, obs, key), traj = jax.lax.scan(
-            env_step, (state.env_state, state.obs, state.key), None, config.num_steps,
-            unroll=config.rollout_unroll,
-        )
-        return state.replace(env_state=env_state, obs=obs, key=key), traj
-
-    def loss_fn(params, objective_params, batch, hparams, progress):
-        obs, action, old_log_prob, old_value, adv, target = batch
-        pi, value = network.apply(params, obs)
-        log_ratio = pi.log_prob(action) - old_log_prob
-        adv = jax.lax.stop_gradient((adv - adv.mean()) / (adv.std() + 1e-8))
-        policy_loss, policy_metrics = objective(
-            objective_params,
-            log_ratio,
-            adv,
-            clip_eps=hparams.clip_eps,
-            progress=progress,
-            lifetime=jnp.float32(num_updates),
-        )
-        value_loss = losses.clipped_value_loss(
-            value, old_value, target, clip_eps=hparams.clip_eps
-        )
-        entropy = losses.entropy_bonus(pi.entropy())
-        total = policy_loss + hparams.vf_coef * value_loss - hparams.ent_coef * entropy
-        approx_kl = jnp.mean(jnp.exp(log_ratio) - 1.0 - log_ratio)
-        metrics = {
-            "train/policy_loss": policy_loss,
-            "train/value_loss": value_loss,
-            "train/entropy": entropy,
-            "train/approx_kl": approx_kl,
-            **{f"train/{k}": v for k, v in policy_metrics.items()},
-        }
-        return total, metrics
-
-    def update(
-        state: TrainState, hparams: HParams, objective_params: Any = None
-    ) -> tuple[TrainState, dict[str, jax.Array]]:
-        """One PPO update: a rollout of num_envs x num_steps, then epochs of minibatch steps."""
-        progress = state.update_idx.astype(jnp.float32) / num_updates
-        state, traj = rollout(state)
-        # One batched critic pass gives V(s') for every step: the next observation where the
-        # episode goes on, the final observation where it was truncated (bootstrapped) or
-        # terminated (masked out by GAE).
-        _, next_value = network.apply(state.params, traj.next_obs)
-        adv, target = jax.vmap(
-            lambda r, v, nv, te, d: gae_advantages(
-                r, v, nv, te, d, gamma=hparams.gamma, gae_lambda=hparams.gae_lambda
-            ),
-            in_axes=1,
-            out_axes=1,
-        )(traj.reward, traj.value, next_value, traj.terminated, traj.done)
-
-        flat = jax.tree.map(
-            lambda x: x.reshape((config.batch_size,) + x.shape[2:]),
-            (traj.obs, traj.action, traj.log_prob, traj.value, adv, target),
-        )
-        frac = 1.0 - progress if config.anneal_lr else 1.0
-        lr = hparams.lr * frac
-        tx = optimizer(hparams)
-        grad_fn = jax.grad(loss_fn, has_aux=True)
-
-        def minibatch_step(carry, batch):
-            params, opt_state = carry
-            grads, metrics = grad_fn(params, objective_params, batch, hparams, progress)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            updates = jax.tree.map(lambda u: -lr * u, updates)
-            return (optax.apply_updates(params, updates), opt_state), metrics
-
-        def epoch(carry, key):
-            perm = jax.random.permutation(key, config.batch_size)
-            batches = jax.tree.map(
-                lambda x: jnp.take(x, perm, axis=0).reshape(
-                    (config.num_minibatches, config.minibatch_size) + x.shape[1:]
-                ),
-                flat,
-            )
-            return jax.lax.scan(minibatch_step, carry, batches)
-
-        key, k_epochs = jax.random.split(state.key)
-        (params, opt_state), metrics = jax.lax.scan(
-            epoch,
-            (state.params, state.opt_state),
-            jax.random.split(k_epochs, config.update_epochs),
-        )
-        metrics = jax.tree.map(jnp.mean, metrics)
-
-        num_done = jnp.sum(traj.episode_done)
-        mean_return = jnp.sum(traj.episode_return) / jnp.maximum(num_done, 1)
-        last_return = jnp.where(num_done > 0, mean_return, state.last_return)
-        state = state.replace(
-            params=params,
-            opt_state=opt_state,
-            key=key,
-            update_idx=state.update_idx + 1,
-            last_return=last_return,
-        )
-        metrics.update(
-            {
-                "train/episode_return": last_return,
-                "train/episodes": num_done,
-                "train/lr": lr,
-                "train/env_steps": state.update_idx * config.batch_size,
-            }
-        )
-        return state, metrics
-
-    def run(
-        state: TrainState, hparams: HParams, objective_params: Any = None, *, num_updates: int
-    ) -> tuple[TrainState, dict[str, jax.Array]]:
-        """`num_updates` updates in one scan (chunks of a run, for progress and checkpoints)."""
-
-        def body(s, _):
-            return update(s, hparams, objective_params)
-
-        return jax.lax.scan(body, state, None, num_updates)
-
-    def train(
-        key: jax.Array, hparams: HParams, objective_params: Any = None
-    ) -> tuple[TrainState, dict[str, jax.Array]]:
-        """A whole run: init, then `config.num_updates` updates. Metrics: [num_updates] each."""
-        hparams.validate()
-        state = init(key, hparams)
-        return run(state, hparams, objective_params, num_updates=num_updates)
-
-    return PPORecipe(config, env, env_params, network, init, update, run, train)
 
 
-def make_train(
-    config: PPOConfig, policy_objective: losses.PolicyObjective | None = None
-) -> Callable[..., tuple[TrainState, dict[str, jax.Array]]]:
-    """`make_ppo(config, policy_objective).train`: `train(key, hparams, objective_params=None)`."""
-    return make_ppo(config, policy_objective).train
-
+make_ppo = make_train
+"""Alias of `make_train` (the older name): `make_ppo(config, policy_objective) -> PPORecipe`."""
