@@ -1,0 +1,114 @@
+"""The bad inputs and faults `scripts/audit_bad_inputs.py` drives (one table; add a family's cases here)."""
+
+from audit_bad_inputs import (
+    TINY_PPO,
+    Case,
+    api,
+    crafted_pickle,
+    damage_latest_checkpoint,
+    earlier_run,
+    garbage_line,
+    script,
+)
+
+PPO = "ppo.py"
+C: list[Case] = []
+
+
+def add(category, name, argv, expect, **kw):
+    C.append(Case(category, name, argv, expect, **kw))
+
+
+# --- config: unknown fields, wrong types, out-of-range values (PPO, the reference script) ---------
+for flag, expect in {
+    "--config.num_env=4": "num_envs",
+    "--config.hparams.learning_rate=1e-3": "learning_rate",
+    "--config.num_minibatches=3": "does not divide the batch",
+    "--config.num_seeds=0": "num_seeds must be positive",
+    "--config.chunk_size=0": "chunk_size must be positive",
+    "--config.checkpoint_every=-1": "checkpoint_every must be >= 0",
+    "--config.hidden_sizes=()": "hidden_sizes",
+    "--config.hparams.lr=inf": "must be finite",
+    "--config.hparams.lr=-1": "HParams.lr",
+    "--config.hparams.gamma=1.5": "HParams.gamma",
+    "--config.env_name=NoSuchEnv-v0": "NoSuchEnv",
+    "--config.network=transformer": "Unknown network",
+    "--config.objective=foo": "Unknown objective",
+    "--config.env_kwargs.foo=1": "foo",
+}.items():
+    add("config", f"ppo {flag}", script(PPO, flag, *TINY_PPO), expect)
+for spec, expect in {"lr=": "comma-separated", "lr=1e-3;lr=1e-4": "twice",
+                     "learning_rate=1e-3": "not a traced HParams field", "lr=abc": "numbers"}.items():
+    add("config", f"ppo --sweep={spec}", script(PPO, f"--sweep={spec}", *TINY_PPO), expect)
+add("config", "ppo unknown variant", script(PPO, "--config=ppo.py:cartpol", *TINY_PPO), "cartpole")
+
+# --- data loss: a refused run leaves an earlier run's files as they were ---------------------------
+done = earlier_run(PPO, *TINY_PPO)
+add("data-loss", "ppo rerun without --resume", script(PPO, *TINY_PPO), "--resume", prepare=done)
+add("data-loss", "ppo other config, same workdir",
+    script(PPO, *TINY_PPO, "--config.hparams.lr=1e-3"), "different configuration", prepare=done)
+add("data-loss", "ppo bad value, same workdir", script(PPO, *TINY_PPO, "--config.num_seeds=0"),
+    "num_seeds", prepare=done)
+
+# --- corruption: damaged files are found before compiling, or recovered from -----------------------
+add("corruption", "ppo newest checkpoint missing _METADATA",
+    script(PPO, *TINY_PPO, "--resume"), "unusable", prepare=damage_latest_checkpoint(PPO, *TINY_PPO),
+    recover=True)
+add("corruption", "ppo garbage line in metrics.jsonl", script(PPO, *TINY_PPO, "--resume"),
+    "Resumed from update", prepare=garbage_line("metrics.jsonl", PPO, *TINY_PPO), recover=True)
+
+
+def _bad_run_json(workdir):
+    done(workdir)
+    with open(f"{workdir}/run.json", "w") as f:
+        f.write("{not json")
+
+
+add("corruption", "ppo run.json not JSON", script(PPO, *TINY_PPO, "--resume"), "run.json",
+    prepare=_bad_run_json)
+
+# --- the Python API -------------------------------------------------------------------------------
+for code, expect in {
+    "from lfx import envs; envs.make(None)": "must be a string",
+    "from lfx import envs; envs.make('CartPole-v1', max_steps_in_episode='abc')": "must be a number",
+    "from lfx import envs; envs.make('CartPole-v1', foo=1)": "unknown keyword",
+    "from lfx import envs; envs.make('NoSuchEnv-v0')": "Unknown environment",
+    "from lfx.rl import ppo; ppo.make_train(ppo.PPOConfig(num_envs=0))": "num_envs",
+}.items():
+    add("api", code.split(";")[-1].strip()[:45], api(code), expect)
+
+# --- es / EvoLLM --------------------------------------------------------------------------------
+ES = "es_bbob.py"
+TINY_ES = ("--config=es_bbob.py:smoke", "--config.strategies=random_search,hill_climbing",
+           "--config.num_generations=3", "--noprogress")
+for flag, expect in {
+    "--config.strategies=cmaes": "cma_es",
+    "--config.strategies=random_search,cmaes": "cma_es",
+    "--config.num_generations=0": "num_generations",
+    "--config.population_size=0": "population_size",
+    "--config.ablation=sigma": "field=v1,v2",
+    "--config.ablation=no_such_field=1,2": "no_such_field",
+    "--config.dims=two": "dims",
+    "--config.fns=spherex": "sphere",
+}.items():
+    add("config", f"es_bbob {flag}", script(ES, *TINY_ES, flag), expect)
+es_done = earlier_run(ES, *TINY_ES)
+add("data-loss", "es_bbob unknown strategy over earlier results",
+    script(ES, *TINY_ES, "--config.strategies=cmaes"), "cma_es", prepare=es_done)
+add("data-loss", "es_bbob rerun without --resume", script(ES, *TINY_ES), "--resume", prepare=es_done)
+add("pickle", "es_bbob teacher lm_path is a crafted pickle (.npz name)",
+    script(ES, *TINY_ES, "--config.strategies=evollm", "--config.evollm.lm=teacher",
+           "--config.evollm.lm_path={W}/lm.npz"), "pickle", prepare=crafted_pickle)
+add("pickle", "es_bbob teacher lm_path is a crafted pickle (.pkl name)",
+    script(ES, *TINY_ES, "--config.strategies=evollm", "--config.evollm.lm=teacher",
+           "--config.evollm.lm_path={W}/lm.pkl"), "pickle", prepare=crafted_pickle)
+for code, expect in {
+    "from lfx.lm.char_tokenizer import CharTokenizer; CharTokenizer('ab').decode([-1])": "decode",
+    "open('/tmp/empty.gguf','w').close(); from lfx.lm.gguf_loader import load_gguf; "
+    "load_gguf('/tmp/empty.gguf')": "empty.gguf",
+    "open('/tmp/garbage.npz','w').write('garbage'); from lfx.lm.io import load_npz; "
+    "load_npz('/tmp/garbage.npz')": "garbage.npz",
+}.items():
+    add("api", code.split(";")[-1].strip()[:45], api(code), expect)
+
+CASES = C
