@@ -4,8 +4,8 @@
 
 Both sides run the SAME work (TA-LPO drift objectives, PPO agents on CartPole-v1 with 4 envs x 128
 steps; one seed per member) after compilation:
-  * generation: one jitted OpenAI-ES generation (`lfx.meta.es.make_generation_step`: ask, every
-    member's whole lifetime vmapped over the population, tell) -- what meta-training runs each step;
+  * generation: one jitted OpenAI-ES generation (`lfx.meta.es.make_train(...).run`, n = 1: ask,
+    every member's whole lifetime vmapped over the population, tell) -- what meta-training runs each step;
   * loop: a jitted single-member lifetime called once per member, for the first `--loop_members`
     members (default: all); its rate is (members looped x steps per member) / time.
 Runs are interleaved (generation, loop, generation, loop, ...); the script prints env steps/s summed
@@ -27,14 +27,12 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import numpy as np
+from absl import app, flags
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from lfx.meta import es, fitness, lpo  # noqa: E402
-from lfx.rl import ppo  # noqa: E402
+from lfx.meta import es, fitness, lpo
+from lfx.rl import ppo
 
 _POP = flags.DEFINE_integer("population", 8, "Population size.")
 _T = flags.DEFINE_integer("timesteps", 20_000, "Env steps per member lifetime.")
@@ -56,12 +54,16 @@ def main(argv):
         num_minibatches=8 if _NUM_ENVS.value >= 64 else 4, rollout_unroll=_UNROLL.value,
     )
     dcfg = lpo.DRIFT_CONFIGS["ta_lpo_ppo_init"]
-    train = ppo.make_train(cfg, lpo.make_lpo_objective(dcfg))
+    train = ppo.make_train(cfg, lpo.make_lpo_objective(dcfg)).train
     hp = ppo.HParams()
-    strategy = es.make_strategy(es.ESConfig(population_size=_POP.value), lpo.init_drift(jax.random.key(0), dcfg))
-    es_state = es.es_init(jax.random.key(0), strategy, lpo.init_drift(jax.random.key(0), dcfg, output_scale=0.1))
-    generation = jax.jit(es.make_generation_step(strategy, fitness.make_fitness([fitness.Task("t", train)], hp)))
-    pop, _ = strategy.ask(jax.random.key(2), es_state, strategy.default_params)
+    recipe = es.make_train(es.ESConfig(population_size=_POP.value),
+                           fitness.make_fitness([fitness.Task("t", train)], hp),
+                           lpo.init_drift(jax.random.key(0), dcfg, output_scale=0.1))
+    es_hp = es.HParams()
+    es_state = recipe.init(jax.random.key(0), es_hp)
+    run_one = jax.jit(lambda s: recipe.run(s, es_hp, num_updates=1))
+    generation = lambda key, s: run_one(s.replace(key=key))  # noqa: E731
+    pop, _ = recipe.strategy.ask(jax.random.key(2), es_state.es_state, es_hp)
     single = jax.jit(lambda k, p: train(k, hp, p)[1]["train/episode_return"][-1])
     per_member = cfg.num_updates * cfg.batch_size
     n_loop = _LOOP.value or _POP.value

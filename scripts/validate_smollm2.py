@@ -37,7 +37,6 @@ def hf_side(out_path, ids_json):
     import torch
     import transformers
 
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
     with open(ids_json) as f:
         job = json.load(f)
     folder, name = os.path.split(job["gguf"])

@@ -1,10 +1,6 @@
-"""Shared pytest set-up: CPU only, the repository root importable (experiments/, scripts/)."""
+"""Shared pytest set-up: CPU only, a headless matplotlib. Tests import the installed `lfx` only."""
 
 import os
-import sys
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
