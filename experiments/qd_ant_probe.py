@@ -2,31 +2,31 @@
 
     python experiments/qd_ant_probe.py --mode=flail     # how high do flailing random ants lift the torso?
     python experiments/qd_ant_probe.py --mode=replay --seed=1
+    python experiments/qd_ant_probe.py --mode=replay --config.budget=500   # any qd_sparse.py:ant field
 
 * flail: 200 random genomes (the policy initialiser), as drawn and scaled x3, rolled out for one
   episode; prints the median / max torso height, the fraction above 1.2 m, and how far they walk.
-* replay: runs NS with the `ant` config for one seed (as experiments/qd_sparse.py does), then replays
-  the best genome alone (not in a vmapped batch) and prints its torso path and where it crossed
-  y = 0 (through the inner wall would mean x < 0.95).
+* replay: runs NS with the `ant` config (experiments/configs/qd_sparse.py:ant, checked as
+  experiments/qd_sparse.py checks it) for one seed, then replays the best genome alone (not in a
+  vmapped batch) and prints its torso path and where it crossed y = 0 (through the inner wall would
+  mean x < 0.95). Prints only; writes nothing.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 import jax
 import numpy as np
 from absl import app, flags
+from ml_collections import config_flags
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "configs"))
-import qd_sparse as configs
+from lfx.experiment import cli
+from lfx.qd import comparison as qdc
+from lfx.qd.ns import make_ns
 
-from lfx.qd.autoencoder import AEConfig
-from lfx.qd.explore import ExplorerConfig, run_explorer
-from lfx.qd.ns import NSConfig
-from lfx.qd.task import make_task
-
+_CONFIG = config_flags.DEFINE_config_file("config", os.path.join(cli.CONFIG_DIR, "qd_sparse.py:ant"),
+                                          "A qd_sparse config (its NS settings and task are used).")
 _MODE = flags.DEFINE_enum("mode", "flail", ["flail", "replay"], "which check")
 _SEED = flags.DEFINE_integer("seed", 1, "NS seed for --mode=replay")
 
@@ -46,8 +46,10 @@ def torso_path(task, genome):
 
 def main(argv):
     del argv
-    c = configs.get_config("ant")
-    task = make_task(c.env, hidden=tuple(c.hidden), image_size=c.image_size)
+    cd = _CONFIG.value
+    cd.algorithms = ("ns",)  # only NS is replayed: the others need not be built
+    comp = qdc.build(cd)
+    c, task, hp = comp.config, comp.task, comp.settings[0]
     if _MODE.value == "flail":
         paths = jax.jit(jax.vmap(lambda g: torso_path(task, g)))
         for scale in (1.0, 3.0):
@@ -57,13 +59,10 @@ def main(argv):
             print(f"genomes x{scale:g}: torso z max: median {np.median(z):.2f}, max {z.max():.2f}, "
                   f"fraction above 1.2 m {np.mean(z > 1.2):.3f}; longest path {walked.max():.1f} m")
         return
-    ns = NSConfig(population_size=c.population_size, offspring_per_parent=c.offspring_per_parent,
-                  archive_capacity=c.archive_capacity, archive_add=c.archive_add, k=c.k, sigma=c.sigma)
-    ex = ExplorerConfig(mode="ns", ns=ns, ae=AEConfig(image_size=c.image_size, latent_dim=c.latent_dim),
-                        retrain_every=c.retrain_every)
-    tracker, _, hist = run_explorer(jax.random.key(_SEED.value), task, ex, c.budget)
-    print("NS final:", hist[-1])
-    p = np.asarray(jax.jit(lambda g: torso_path(task, g))(tracker.best_genome))
+    state, metrics = jax.jit(make_ns(task, c.ns_config(), c.budget).train)(
+        jax.random.key(_SEED.value), hp)
+    print("NS final:", {k: np.asarray(v[-1]).item() for k, v in metrics.items()})
+    p = np.asarray(jax.jit(lambda g: torso_path(task, g))(state.tracker.best_genome))
     print("replayed alone: final", p[-1].round(2).tolist(), "max z", float(p[:, 2].max().round(2)))
     print("path every 10 steps:", p[::10, :2].round(2).tolist())
     cross = (p[1:, 1] > 0) != (p[:-1, 1] > 0)

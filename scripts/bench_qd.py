@@ -98,6 +98,7 @@ def main():
     import numpy as np  # noqa: PLC0415
 
     from lfx.qd.baselines import BaselineConfig, map_elites_functions  # noqa: PLC0415
+    from lfx.qd.recipe import HParams  # noqa: PLC0415
     from lfx.qd.task import init_tracker  # noqa: PLC0415
 
     peer = None
@@ -111,11 +112,11 @@ def main():
         if name not in TASKS:
             raise ValueError(f"Unknown task {name!r}; choose from {list(TASKS)}.")
         task = _task(name)
-        init, step = map_elites_functions(task, BaselineConfig(population_size=POP))
+        init, step = (jax.jit(f) for f in map_elites_functions(task, BaselineConfig(population_size=POP)))
         evaluate = jax.jit(task.evaluate)
         key = jax.random.key(0)
         me, tr = init(key, init_tracker(task, 10**9))
-        jax.block_until_ready(step(key, me, tr))
+        jax.block_until_ready(step(key, me, tr, HParams()))
         jax.block_until_ready(evaluate(key, task.init_genomes(key, POP)))
         if peer:
             peer.stdin.write(f"{name} 1\n")
@@ -125,7 +126,7 @@ def main():
         for r in range(args.repeats):
             t = time.perf_counter()
             for i in range(args.generations):
-                me, tr = step(jax.random.fold_in(key, i), me, tr)
+                me, tr = step(jax.random.fold_in(key, i), me, tr, HParams())
             jax.block_until_ready(me.fitness)
             t_lfx = time.perf_counter() - t
             g = task.init_genomes(key, POP)

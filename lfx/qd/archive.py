@@ -65,7 +65,8 @@ def init_archive(capacity: int, genome_dim: int, descriptor_dim: int, extras_exa
     )
 
 
-def insert(archive: Archive, genomes: jax.Array, descriptors: jax.Array, mask: jax.Array, extras: Any = None) -> Archive:
+def insert(archive: Archive, genomes: jax.Array, descriptors: jax.Array, mask: jax.Array,
+           extras: Any = None) -> Archive:
     """Writes the masked candidates into the ring buffer (see the module docstring).
 
     Args:

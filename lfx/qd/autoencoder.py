@@ -6,9 +6,10 @@ descriptor; the surprise of an image is its reconstruction error ||dec(enc(x)) -
 The paper uses a conv autoencoder on 64 x 64 images; lfx offers that shape (`kind="conv"`) and, as the
 CPU default, a dense autoencoder on 32 x 32 images (`kind="mlp"`, hidden 128).
 
-Training minimises the mean squared reconstruction error with Adam over the valid rows of a
-fixed-size image buffer (`train_steps`, jittable), or with a validation split and early stopping
-(`train_early_stopping`, STAX arXiv:2203.15474), which loops on the host over jitted epochs.
+Training minimises the mean squared reconstruction error with Adam (learning rate traced, in the
+optimiser state: `HParams.ae_lr`) over the valid rows of a fixed-size image buffer (`train_steps`,
+jittable), or with a validation split and early stopping (`train_early_stopping`, STAX
+arXiv:2203.15474), which loops on the host over jitted epochs.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ class AEConfig:
     channels: tuple[int, int] = (8, 16)
     hidden: int = 128
     kind: str = "mlp"  # "mlp" | "conv"
-    learning_rate: float = 3e-3
     batch_size: int = 64
 
     def __post_init__(self):
@@ -90,9 +90,6 @@ class MLPAE(nn.Module):
         return self.decode(self.encode(x))
 
 
-_TRAINERS: dict = {}
-
-
 def make_autoencoder(config: AEConfig):
     """Returns (init, encode, surprise, loss) pure functions over the flax params."""
     model = ConvAE(config) if config.kind == "conv" else MLPAE(config)
@@ -117,15 +114,19 @@ def make_autoencoder(config: AEConfig):
 
 
 def make_trainer(config: AEConfig):
-    """Returns (init_opt, train_steps, train_early_stopping); cached per config (compiled once)."""
-    if config not in _TRAINERS:
-        _TRAINERS[config] = _make_trainer(config)
-    return _TRAINERS[config]
+    """Returns (init_opt, train_steps, train_early_stopping), the last two jitted (built here once).
 
-
-def _make_trainer(config: AEConfig):
+    init_opt(params, lr) -> Adam state carrying the (traced) learning rate `lr`.
+    train_steps(key, params, opt_state, images, valid, num_steps) -> (params, opt_state, losses).
+    train_early_stopping(key, params, images, valid, lr, ...) -> (best params, epochs run).
+    """
     _, _, _, loss = make_autoencoder(config)
-    opt = optax.adam(config.learning_rate)
+    opt = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+
+    def init_opt(params, lr):
+        state = opt.init(params)
+        return state._replace(hyperparams={**state.hyperparams,
+                                           "learning_rate": jnp.asarray(lr, jnp.float32)})
 
     def train_steps(key, params, opt_state, images, valid, num_steps: int):
         """num_steps Adam steps on minibatches drawn uniformly from the valid rows of images [M, S, S]."""
@@ -134,24 +135,25 @@ def _make_trainer(config: AEConfig):
         def body(carry, k):
             params, opt_state = carry
             idx = jax.random.choice(k, images.shape[0], (config.batch_size,), p=prob)
-            l, g = jax.value_and_grad(loss)(params, images[idx])
+            value, g = jax.value_and_grad(loss)(params, images[idx])
             upd, opt_state = opt.update(g, opt_state, params)
-            return (optax.apply_updates(params, upd), opt_state), l
+            return (optax.apply_updates(params, upd), opt_state), value
 
-        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), jax.random.split(key, num_steps))
+        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state),
+                                                   jax.random.split(key, num_steps))
         return params, opt_state, losses
 
     train_jit = jax.jit(train_steps, static_argnums=5)
     val_loss = jax.jit(loss)
 
-    def train_early_stopping(key, params, images, valid, *, steps_per_epoch=50, max_epochs=20, patience=3,
-                             val_fraction=0.2):
+    def train_early_stopping(key, params, images, valid, lr, *, steps_per_epoch=50, max_epochs=20,
+                             patience=3, val_fraction=0.2):
         """Host loop: random validation split, jitted epochs, stop after `patience` epochs without a
         new best validation loss; returns the best parameters and the number of epochs run."""
         k_split, key = jax.random.split(key)
         is_val = (jax.random.uniform(k_split, valid.shape) < val_fraction) & valid
         is_train = valid & ~is_val
-        opt_state = opt.init(params)
+        opt_state = init_opt(params, lr)
         best, best_params, bad, epochs = jnp.inf, params, 0, 0
         for e in range(max_epochs):
             params, opt_state, _ = train_jit(jax.random.fold_in(key, e), params, opt_state, images,
@@ -166,4 +168,4 @@ def _make_trainer(config: AEConfig):
                     break
         return best_params, epochs
 
-    return opt.init, train_jit, train_early_stopping
+    return init_opt, train_jit, train_early_stopping

@@ -1,14 +1,18 @@
 """Baselines for the sparse-reward tasks: random search, OpenAI-ES on the reward, MAP-Elites.
 
 * Random search: every generation a fresh batch of genomes from the policy initialiser.
-* OpenAI-ES (Salimans et al., arXiv:1703.03864) through evosax's `Open_ES` (antithetic sampling,
-  centered ranks, Adam): it maximises the episode reward (evosax minimises, so the sign flips here,
-  once). On a sparse reward with no signal all ranks tie and the mean does a random walk.
+* OpenAI-ES (Salimans et al., arXiv:1703.03864) through `lfx.es.strategies.make_strategy("open_es")`
+  (evosax's `Open_ES` with traced lr / sigma: antithetic sampling, centered ranks, Adam), maximising
+  the episode reward
+  (`Strategy.tell` maximises; lfx.qd never flips a sign). On a sparse reward with no signal all
+  ranks tie and the mean does a random walk.
 * MAP-Elites (Mouret & Clune, arXiv:1504.04909) with the hand-designed descriptor: a G x G grid over
   the ground-truth descriptor space; each generation mutates uniformly chosen elites (Gaussian,
-  sigma) and a child replaces a cell's elite when the cell is empty or the child's reward is higher.
+  `HParams.sigma`) and a child replaces a cell's elite when the cell is empty or its reward is higher.
 
-All share lfx.qd's Tracker, so curves are on the same evaluation axis and the same metrics.
+Each is `make_<baseline>(task, config, budget) -> QDRecipe` (`lfx.qd.recipe`): one `lax.scan` over
+generations, jittable and vmappable over keys and `HParams`. All share lfx.qd's Tracker, so curves
+are on the same evaluation axis and the same metrics.
 """
 
 from __future__ import annotations
@@ -18,90 +22,85 @@ import dataclasses
 import flax
 import jax
 import jax.numpy as jnp
-import optax
 
+from lfx.es.strategies import make_strategy
 from lfx.qd import metrics
 from lfx.qd.mutation import gaussian_mutation
-from lfx.qd.task import Task, evaluate_granted, init_tracker, summary
+from lfx.qd.recipe import HParams, QDRecipe, generations_for_budget, make_scan_recipe
+from lfx.qd.task import Task, evaluate_granted, init_tracker
 
 
 @dataclasses.dataclass(frozen=True)
 class BaselineConfig:
+    """Static settings of the baselines.
+
+    population_size: evaluations per generation (OpenAI-ES rounds it up to an even number).
+    grid_bins: G of MAP-Elites' G x G grid.
+    clip: genome bounds.
+
+    The floats a user sweeps (MAP-Elites' sigma, OpenAI-ES's es_sigma and es_lr) are traced
+    `HParams`.
+    """
+
     population_size: int = 100
-    sigma: float = 0.05  # MAP-Elites mutation
-    es_sigma: float = 0.1
-    es_learning_rate: float = 0.05
     grid_bins: int = 50
     clip: tuple[float, float] = (-5.0, 5.0)
 
     def __post_init__(self):
         if self.population_size <= 0 or self.grid_bins <= 0:
-            raise ValueError("population_size and grid_bins must be positive.")
+            raise ValueError(
+                f"population_size and grid_bins must be positive, got {self.population_size} and "
+                f"{self.grid_bins}.")
+
+    @property
+    def es_population_size(self) -> int:
+        return self.population_size + self.population_size % 2  # antithetic pairs
 
 
-_CACHE: dict = {}
-
-
-def _cached(name, task, config, build):
-    """Builds (and jits) a baseline's functions once per (baseline, task, config); the task is kept in
-    the value so its id is not recycled."""
-    k = (name, id(task), config)
-    if k not in _CACHE:
-        _CACHE[k] = (task, build())
-    return _CACHE[k][1]
-
-
-def _loop(step, carry, tracker, total_budget):
-    history = [summary(tracker)]
-    g = 0
-    while int(tracker.counter.used) < total_budget:
-        carry, tracker = step(g, carry, tracker)
-        g += 1
-        history.append(summary(tracker))
-    return tracker, history
-
-
-def run_random_search(key, task: Task, config: BaselineConfig, total_budget: int):
+def make_random_search(task: Task, config: BaselineConfig, budget: int) -> QDRecipe:
+    """Random search: `population_size` fresh genomes per generation, until the budget is spent."""
     n = config.population_size
 
-    def build():
-        def step(k, tracker):
-            k_g, k_e = jax.random.split(k)
-            tracker, _, _ = evaluate_granted(k_e, task, tracker, task.init_genomes(k_g, n))
-            return tracker
+    def init_search(key, hparams):
+        return None, init_tracker(task, budget), key
 
-        return jax.jit(step)
+    def generation(k, search, tracker, hparams):
+        k_g, k_e = jax.random.split(k)
+        tracker, _, _ = evaluate_granted(k_e, task, tracker, task.init_genomes(k_g, n))
+        return search, tracker
 
-    step = _cached("random", task, config, build)
-    return _loop(lambda g, c, t: (c, step(jax.random.fold_in(key, g), t)), None, init_tracker(task, total_budget), total_budget)
+    num = generations_for_budget(budget, 0, n, "random search")
+    return make_scan_recipe(config, budget, num, init_search, generation)
 
 
-def run_openai_es(key, task: Task, config: BaselineConfig, total_budget: int):
-    from evosax.algorithms import Open_ES
+def make_openai_es(task: Task, config: BaselineConfig, budget: int) -> QDRecipe:
+    """OpenAI-ES on the episode reward from a policy-initialiser genome; genomes clipped.
 
-    n = config.population_size + config.population_size % 2  # antithetic pairs
-    k_init, key = jax.random.split(key)
-    x0 = task.init_genomes(k_init, 1)[0]
+    `HParams.es_sigma` / `es_lr` are traced (`lfx.es.open_es.Params`: constant, no decay).
+    """
+    n = config.es_population_size
+    strategy = make_strategy("open_es", population_size=n, num_dims=task.genome_dim)
 
-    def build():
-        strategy = Open_ES(n, jnp.zeros_like(x0), optimizer=optax.adam(config.es_learning_rate),
-                           std_schedule=optax.constant_schedule(config.es_sigma))
-        params = strategy.default_params
+    def es_params(hparams):
+        return strategy.default_params.replace(lr=hparams.es_lr, sigma=hparams.es_sigma,
+                                               lr_decay=1.0, sigma_decay=1.0)
 
-        def step(k, state, tracker):
-            k_a, k_e, k_t = jax.random.split(k, 3)
-            pop, state = strategy.ask(k_a, state, params)
-            pop = jnp.clip(pop, *config.clip)
-            tracker, ev, granted = evaluate_granted(k_e, task, tracker, pop)
-            fitness = -jnp.where(granted, ev.fitness, 0.0)  # evosax minimises: the one sign flip
-            state, _ = strategy.tell(k_t, pop, fitness, state, params)
-            return state, tracker
+    def init_search(key, hparams):
+        k_init, key = jax.random.split(key)
+        x0 = task.init_genomes(k_init, 1)[0]
+        return strategy.init(k_init, x0, es_params(hparams)), init_tracker(task, budget), key
 
-        return strategy, params, jax.jit(step)
+    def generation(k, es_state, tracker, hparams):
+        params = es_params(hparams)
+        k_a, k_e, k_t = jax.random.split(k, 3)
+        pop, es_state = strategy.ask(k_a, es_state, params)
+        pop = jnp.clip(pop, *config.clip)
+        tracker, ev, granted = evaluate_granted(k_e, task, tracker, pop)
+        es_state, _ = strategy.tell(k_t, pop, jnp.where(granted, ev.fitness, 0.0), es_state, params)
+        return es_state, tracker
 
-    strategy, params, step = _cached("openai_es", task, config, build)
-    state = strategy.init(k_init, x0, params)
-    return _loop(lambda g, s, t: step(jax.random.fold_in(key, g), s, t), state, init_tracker(task, total_budget), total_budget)
+    num = generations_for_budget(budget, 0, n, "OpenAI-ES")
+    return make_scan_recipe(config, budget, num, init_search, generation)
 
 
 @flax.struct.dataclass
@@ -110,17 +109,9 @@ class MEGrid:
     fitness: jax.Array  # [G*G], -inf where empty
 
 
-def run_map_elites(key, task: Task, config: BaselineConfig, total_budget: int):
-    tracker = init_tracker(task, total_budget, config.grid_bins)
-    init, step = map_elites_functions(task, config)
-    k0, key = jax.random.split(key)
-    me, tracker = init(k0, tracker)
-    tracker, history = _loop(lambda i, m, t: step(jax.random.fold_in(key, i), m, t), me, tracker, total_budget)
-    return tracker, history
-
-
 def map_elites_functions(task: Task, config: BaselineConfig):
-    """Jitted MAP-Elites (init(key, tracker) -> (grid, tracker), step(key, grid, tracker) -> (grid, tracker))."""
+    """MAP-Elites' pieces, unjitted: `init(key, tracker) -> (grid, tracker)`,
+    `step(key, grid, tracker, hparams) -> (grid, tracker)` (one generation)."""
     n, g = config.population_size, config.grid_bins
     grid0 = metrics.init_grid(task.descriptor_low, task.descriptor_high, g)
 
@@ -146,15 +137,30 @@ def map_elites_functions(task: Task, config: BaselineConfig):
         me = MEGrid(jnp.zeros((g * g, task.genome_dim)), jnp.full((g * g,), -jnp.inf))
         return insert(me, genomes, ev, granted), tracker
 
-    def step(k, me, tracker):
+    def step(k, me, tracker, hparams: HParams):
         k_s, k_m, k_e = jax.random.split(k, 3)
         filled = jnp.isfinite(me.fitness)
         idx = jax.random.choice(k_s, g * g, (n,), p=filled / filled.sum())
-        kids = gaussian_mutation(k_m, me.genomes[idx], sigma=config.sigma, clip=config.clip)
+        kids = gaussian_mutation(k_m, me.genomes[idx], sigma=hparams.sigma, clip=config.clip)
         tracker, ev, granted = evaluate_granted(k_e, task, tracker, kids)
         return insert(me, kids, ev, granted), tracker
 
-    return _cached("map_elites", task, config, lambda: (jax.jit(init), jax.jit(step)))
+    return init, step
 
 
-BASELINES = {"random": run_random_search, "openai_es": run_openai_es, "map_elites": run_map_elites}
+def make_map_elites(task: Task, config: BaselineConfig, budget: int) -> QDRecipe:
+    """MAP-Elites on a `grid_bins`^2 grid of the ground-truth descriptor."""
+    init, step = map_elites_functions(task, config)
+
+    def init_search(key, hparams):
+        k0, key = jax.random.split(key)
+        me, tracker = init(k0, init_tracker(task, budget, config.grid_bins))
+        return me, tracker, key
+
+    num = generations_for_budget(budget, config.population_size, config.population_size,
+                                 "MAP-Elites")
+    return make_scan_recipe(config, budget, num, init_search, step)
+
+
+BASELINES = {"random": make_random_search, "openai_es": make_openai_es,
+             "map_elites": make_map_elites}

@@ -29,7 +29,8 @@ class Evaluation(NamedTuple):
     image: jax.Array  # [N, S, S] (or [N, 0, 0] when not rendered)
 
 
-def make_rollout(env: Any, env_params: Any, policy_apply: Callable, *, image_size: int = 0, num_steps: int | None = None):
+def make_rollout(env: Any, env_params: Any, policy_apply: Callable, *, image_size: int = 0,
+                 num_steps: int | None = None):
     """Returns rollout(key, genome [D]) -> Evaluation of one episode (no batch axis)."""
     steps = int(num_steps if num_steps is not None else env_params.max_steps_in_episode)
     if steps <= 0:
@@ -64,7 +65,8 @@ def make_rollout(env: Any, env_params: Any, policy_apply: Callable, *, image_siz
     return rollout
 
 
-def make_population_evaluator(env: Any, env_params: Any, policy_apply: Callable, *, image_size: int = 0, num_steps: int | None = None):
+def make_population_evaluator(env: Any, env_params: Any, policy_apply: Callable, *,
+                              image_size: int = 0, num_steps: int | None = None):
     """Returns evaluate(key, genomes [N, D]) -> Evaluation with a leading N axis (one vmapped call)."""
     rollout = make_rollout(env, env_params, policy_apply, image_size=image_size, num_steps=num_steps)
 

@@ -12,25 +12,26 @@ descriptor is learned. Three modes:
 * "stax" (Paolo et al., arXiv:2203.15474): the same learned space selected by novelty, the
   autoencoder retrained with a validation split and early stopping at growing intervals
   (first after `retrain_every` generations, each interval `interval_growth` times the previous).
+
+`make_explorer(task, config)` builds and jits the pieces once; `Explorer` / `run_explorer` drive
+them with traced `HParams`, so seeds and hyperparameter values share one compilation.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from lfx.qd.autoencoder import AEConfig, make_autoencoder, make_trainer
-from lfx.qd.ns import NSConfig, make_ns
-from lfx.qd.task import Task, Tracker
+from lfx.qd.ns import NSConfig, make_generation
+from lfx.qd.recipe import HParams
+from lfx.qd.task import Task, Tracker, init_tracker, summary
 
 MODES = ("ns", "taxons", "stax")
-
-# Compiled NS functions per (task, mode, NS config, AE config): Explorers built for the same task and
-# settings (several seeds, SERENE's runs) reuse them instead of compiling again. The task object is
-# kept in the value so its id is not recycled.
-_COMPILED: dict = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,37 +51,77 @@ class ExplorerConfig:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}.")
         if self.retrain_every <= 0:
-            raise ValueError("retrain_every must be positive.")
+            raise ValueError(f"retrain_every must be positive, got {self.retrain_every}.")
+        if self.interval_growth < 1:
+            raise ValueError(f"interval_growth must be >= 1, got {self.interval_growth}.")
+        for name in ("train_steps", "epoch_steps", "max_epochs", "patience"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
+
+
+class ExplorerFunctions(NamedTuple):
+    """The jitted pieces of an explorer, built once by `make_explorer` and shared by its runs."""
+
+    task: Task
+    config: ExplorerConfig
+    init: Callable  # (key, tracker, aux) -> (state, tracker)
+    step: Callable  # (key, state, tracker, aux, hparams, use_score, limit) -> (state, tracker, info)
+    refresh: Callable  # (state, aux) -> state
+    ae_init: Callable | None
+    ae_loss: Callable | None
+    opt_init: Callable | None
+    train_steps: Callable | None
+    train_early_stopping: Callable | None
+
+
+def make_explorer(task: Task, config: ExplorerConfig) -> ExplorerFunctions:
+    """Builds and jits the NS generation (and the autoencoder's trainer) of one explorer config.
+
+    Every seed and every `HParams` value reuses the compiled functions: the hyperparameters are
+    traced arguments.
+    """
+    learned = config.mode != "ns"
+    if learned and config.ae.image_size != task.image_size:
+        raise ValueError(f"AEConfig.image_size ({config.ae.image_size}) must equal the task's "
+                         f"image_size ({task.image_size}).")
+    ae = [None] * 5
+    if learned:
+        ae_init, encode, surprise, ae_loss = make_autoencoder(config.ae)
+        opt_init, train_steps, train_es = make_trainer(config.ae)
+        ae = [ae_init, ae_loss, opt_init, train_steps, train_es]
+        descriptor_fn = lambda aux, ev: encode(aux, ev.image)
+        dim = config.ae.latent_dim
+        score_fn = surprise if config.mode == "taxons" else None
+    else:
+        descriptor_fn, dim, score_fn = (lambda aux, ev: ev.descriptor), 2, None
+    init, step, refresh = make_generation(task, config.ns, descriptor_fn, dim, score_fn,
+                                          store_images=learned)
+    return ExplorerFunctions(task, config, jax.jit(init), jax.jit(step), jax.jit(refresh), *ae)
 
 
 class Explorer:
-    """Host-side NS / TAXONS / STAX driver: `init(key, tracker)`, then `step(key, tracker, limit)`."""
+    """Host-side NS / TAXONS / STAX driver: `init(key, tracker)`, then `step(key, tracker, limit)`.
 
-    def __init__(self, task: Task, config: ExplorerConfig):
-        self.task, self.config = task, config
-        learned = config.mode != "ns"
-        if learned and config.ae.image_size != task.image_size:
-            raise ValueError(f"AEConfig.image_size ({config.ae.image_size}) must equal the task's "
-                             f"image_size ({task.image_size}).")
-        if learned:
-            self.ae_init, encode, surprise, self.ae_loss = make_autoencoder(config.ae)
-            self.opt_init, self.train_steps, self.train_es = make_trainer(config.ae)
-            descriptor_fn = lambda aux, ev: encode(aux, ev.image)
-            dim = config.ae.latent_dim
-            score_fn = surprise if config.mode == "taxons" else None
-        else:
-            descriptor_fn, dim, score_fn = (lambda aux, ev: ev.descriptor), 2, None
-        cache_key = (id(task), config.mode, config.ns, config.ae if learned else None)
-        if cache_key not in _COMPILED:
-            init, step, refresh = make_ns(task, config.ns, descriptor_fn, dim, score_fn, store_images=learned)
-            _COMPILED[cache_key] = (task, jax.jit(init), jax.jit(step), jax.jit(refresh))
-        _, self._init, self._step, self._refresh = _COMPILED[cache_key]
-        self.learned = learned
-        self.aux = None
+    Args:
+      task, config: what to explore and how (ignored when `functions` are given).
+      hparams: the traced hyperparameters (mutation sigma / probability, autoencoder lr).
+      functions: `make_explorer(task, config)`, to share compiled functions between runs.
+    """
+
+    def __init__(self, task: Task | None, config: ExplorerConfig | None,
+                 hparams: HParams | None = None, functions: ExplorerFunctions | None = None):
+        functions = functions if functions is not None else make_explorer(task, config)
+        self.fns = functions
+        self.task, self.config = functions.task, functions.config
+        # float32 arrays: every value (python float or not) hits the same compiled step
+        self.hparams = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32),
+                                    hparams if hparams is not None else HParams())
+        self.learned = self.config.mode != "ns"
+        self.aux: Any = None
         self.state = None
         self.generation = 0
         self.next_retrain = 0
-        self.interval = float(config.retrain_every)
+        self.interval = float(self.config.retrain_every)
         self.ae_trainings = 0
 
     # -- autoencoder ---------------------------------------------------------------------------
@@ -92,25 +133,27 @@ class Explorer:
 
     def train_autoencoder(self, key):
         images, valid = self._dataset()
-        if self.config.mode == "taxons":
-            opt_state = self.opt_init(self.aux)
-            self.aux, _, _ = self.train_steps(key, self.aux, opt_state, images, valid, self.config.train_steps)
+        c, lr = self.config, self.hparams.ae_lr
+        if c.mode == "taxons":
+            opt_state = self.fns.opt_init(self.aux, lr)
+            self.aux, _, _ = self.fns.train_steps(key, self.aux, opt_state, images, valid, c.train_steps)
         else:
-            self.aux, _ = self.train_es(key, self.aux, images, valid > 0, steps_per_epoch=self.config.epoch_steps,
-                                        max_epochs=self.config.max_epochs, patience=self.config.patience)
-        self.state = self._refresh(self.state, self.aux)
+            self.aux, _ = self.fns.train_early_stopping(
+                key, self.aux, images, valid > 0, lr, steps_per_epoch=c.epoch_steps,
+                max_epochs=c.max_epochs, patience=c.patience)
+        self.state = self.fns.refresh(self.state, self.aux)
         self.ae_trainings += 1
 
     def reconstruction_loss(self):
         images, valid = self._dataset()
-        return float(self.ae_loss(self.aux, images, valid))
+        return float(self.fns.ae_loss(self.aux, images, valid))
 
     # -- search --------------------------------------------------------------------------------
     def init(self, key, tracker: Tracker) -> Tracker:
         k_ae, k_init, k_train = jax.random.split(key, 3)
         if self.learned:
-            self.aux = self.ae_init(k_ae)
-        self.state, tracker = self._init(k_init, tracker, self.aux)
+            self.aux = self.fns.ae_init(k_ae)
+        self.state, tracker = self.fns.init(k_init, tracker, self.aux)
         if self.learned:
             self.train_autoencoder(k_train)
             self.next_retrain = self.config.retrain_every
@@ -122,7 +165,8 @@ class Explorer:
         if self.config.mode == "taxons" and self.generation >= self.config.surprise_after:
             use_score = bool(jax.random.bernoulli(k_coin))
         lim = jnp.asarray(tracker.counter.budget if limit is None else limit, jnp.int32)
-        self.state, tracker, info = self._step(k_step, self.state, tracker, self.aux, jnp.asarray(use_score), lim)
+        self.state, tracker, info = self.fns.step(k_step, self.state, tracker, self.aux, self.hparams,
+                                                  jnp.asarray(use_score), lim)
         self.generation += 1
         if self.learned and self.generation >= self.next_retrain:
             self.train_autoencoder(k_train)
@@ -140,12 +184,15 @@ class Explorer:
                 jnp.concatenate([s.valid, s.archive.valid], 0))
 
 
-def run_explorer(key, task: Task, config: ExplorerConfig, total_budget: int, *, log_every: int = 1):
-    """Runs NS / TAXONS / STAX until the budget is spent; returns (tracker, explorer, history)."""
-    from lfx.qd.task import init_tracker, summary
+def run_explorer(key, task: Task, config: ExplorerConfig, total_budget: int,
+                 hparams: HParams | None = None, *, functions: ExplorerFunctions | None = None,
+                 log_every: int = 1):
+    """Runs NS / TAXONS / STAX until the budget is spent; returns (tracker, explorer, history).
 
+    Pass `functions=make_explorer(task, config)` to reuse compiled functions across seeds.
+    """
     tracker = init_tracker(task, total_budget)
-    explorer = Explorer(task, config)
+    explorer = Explorer(task, config, hparams, functions)
     k_init, key = jax.random.split(key)
     tracker = explorer.init(k_init, tracker)
     history = [summary(tracker)]

@@ -55,7 +55,8 @@ def uniformity(grid: Grid) -> jax.Array:
     p = grid.counts / jnp.maximum(grid.counts.sum(), 1)
     u = jnp.where(covered, 1.0 / n, 0.0)
     m = 0.5 * (p + u)
-    kl = lambda a: jnp.sum(jnp.where(a > 0, a * jnp.log2(jnp.where(a > 0, a, 1.0) / jnp.where(m > 0, m, 1.0)), 0.0))
+    kl = lambda a: jnp.sum(jnp.where(
+        a > 0, a * jnp.log2(jnp.where(a > 0, a, 1.0) / jnp.where(m > 0, m, 1.0)), 0.0))
     jsd = 0.5 * kl(p) + 0.5 * kl(u)
     return 1.0 - jnp.sqrt(jnp.clip(jsd, 0.0, 1.0))
 

@@ -2,7 +2,8 @@
 
 Lehman & Stanley, "Abandoning Objectives: Evolution Through the Search for Novelty Alone" (2011), as
 configured by Paolo et al. (SERENE arXiv:2102.03140): a population of P genomes; each parent makes
-`offspring_per_parent` Gaussian-mutated offspring (sigma 0.05, genomes clipped to [-5, 5]); novelty
+`offspring_per_parent` Gaussian-mutated offspring (`HParams.sigma`, 0.05 by default, genomes clipped
+to [-5, 5]); novelty
 of every parent and offspring = mean distance to its k = 15 nearest neighbours among parents +
 offspring + archive; `archive_add` offspring per generation enter the archive (the most novel, or
 random ones); the P best by the selection score survive ((mu + lambda) selection).
@@ -12,6 +13,9 @@ The descriptor is `descriptor_fn(aux, evaluation) -> [N, B]`: the hand-designed 
 `score_fn(aux, images) -> [N]` (TAXONS' surprise) a traced flag picks, per generation, whether
 selection and archive insertion use novelty or that score. The archive keeps each entry's image
 (when `store_images`) so that a retrained autoencoder can recompute all descriptors (`refresh`).
+
+`make_generation` gives those pieces (for the host drivers of `lfx.qd.explore`); `make_ns` is NS with
+the hand-designed descriptor as a `QDRecipe` (one `lax.scan` over generations).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import jax.numpy as jnp
 from lfx.qd import archive as arch
 from lfx.qd.mutation import gaussian_mutation
 from lfx.qd.novelty import knn_novelty
-from lfx.qd.task import Task, Tracker, evaluate_granted
+from lfx.qd.recipe import HParams, QDRecipe, generations_for_budget, make_scan_recipe
+from lfx.qd.task import Task, Tracker, evaluate_granted, init_tracker
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,19 +43,20 @@ class NSConfig:
     archive_add: int = 5
     archive_strategy: str = "novel"  # "novel" | "random"
     k: int = 15
-    sigma: float = 0.05
-    mutation_prob: float = 1.0
     clip: tuple[float, float] = (-5.0, 5.0)
 
     def __post_init__(self):
         if self.population_size <= 0 or self.offspring_per_parent <= 0:
-            raise ValueError("population_size and offspring_per_parent must be positive.")
+            raise ValueError(
+                f"population_size and offspring_per_parent must be positive, got "
+                f"{self.population_size} and {self.offspring_per_parent}.")
         if self.archive_strategy not in ("novel", "random"):
             raise ValueError(f"archive_strategy must be 'novel' or 'random', got {self.archive_strategy!r}.")
         if not 0 <= self.archive_add <= self.population_size * self.offspring_per_parent:
             raise ValueError("archive_add must be in [0, population_size * offspring_per_parent].")
-        if self.sigma <= 0:
-            raise ValueError(f"sigma must be positive, got {self.sigma}.")
+        if self.archive_capacity <= 0 or self.k <= 0:
+            raise ValueError(
+                f"archive_capacity and k must be positive, got {self.archive_capacity} and {self.k}.")
 
     @property
     def num_offspring(self) -> int:
@@ -61,7 +67,7 @@ class NSConfig:
 class NSState:
     genomes: jax.Array  # [P, D]
     descriptors: jax.Array  # [P, B]
-    images: jax.Array  # [P, S, S] (S = 0 when not stored)
+    images: jax.Array | None  # [P, S, S]; None when not stored (checkpoints refuse empty arrays)
     rewards: jax.Array  # [P]
     valid: jax.Array  # [P] bool (False only if the budget ran out at initialisation)
     archive: arch.Archive
@@ -72,15 +78,17 @@ def hand_descriptor(aux: Any, ev) -> jax.Array:
     return ev.descriptor
 
 
-def make_ns(task: Task, config: NSConfig, descriptor_fn: Callable = hand_descriptor, descriptor_dim: int = 2,
-            score_fn: Callable | None = None, store_images: bool = False):
-    """Returns (init, step, refresh) for novelty search on `task`.
+def make_generation(task: Task, config: NSConfig, descriptor_fn: Callable = hand_descriptor,
+                    descriptor_dim: int = 2, score_fn: Callable | None = None,
+                    store_images: bool = False):
+    """Returns (init, step, refresh) for novelty search on `task` (pure, unjitted).
 
     init(key, tracker, aux) -> (state, tracker): evaluates P random genomes.
-    step(key, state, tracker, aux, use_score, limit) -> (state, tracker, info): one generation;
-      `limit` caps the evaluations it may use (a scheduler's chunk), `use_score` (traced bool) selects
-      by score_fn instead of novelty. info: rewarding offspring (genomes, rewards, descriptors,
-      novelty) for SERENE's emitters.
+    step(key, state, tracker, aux, hparams, use_score, limit) -> (state, tracker, info): one
+      generation; `hparams` (traced) gives the mutation's sigma and probability, `limit` caps the
+      evaluations it may use (a scheduler's chunk), `use_score` (traced bool) selects by score_fn
+      instead of novelty. info: rewarding offspring (genomes, rewards, descriptors, novelty) for
+      SERENE's emitters.
     refresh(state, aux) -> state: recomputes population and archive descriptors from stored images.
     """
     p, n_off = config.population_size, config.num_offspring
@@ -98,7 +106,7 @@ def make_ns(task: Task, config: NSConfig, descriptor_fn: Callable = hand_descrip
         state = NSState(
             genomes=genomes,
             descriptors=describe(aux, ev),
-            images=ev.image if s else jnp.zeros((p, 0, 0)),
+            images=ev.image if s else None,
             rewards=ev.fitness,
             valid=granted,
             archive=archive,
@@ -106,11 +114,12 @@ def make_ns(task: Task, config: NSConfig, descriptor_fn: Callable = hand_descrip
         )
         return state, tracker
 
-    def step(key, state: NSState, tracker: Tracker, aux, use_score=False, limit=None):
+    def step(key, state: NSState, tracker: Tracker, aux, hparams: HParams, use_score=False,
+             limit=None):
         _, k_mut, k_ev, k_arc = jax.random.split(key, 4)
         parent_idx = jnp.tile(jnp.arange(p), config.offspring_per_parent)
-        offspring = gaussian_mutation(k_mut, state.genomes[parent_idx], sigma=config.sigma,
-                                      mutation_prob=config.mutation_prob, clip=config.clip)
+        offspring = gaussian_mutation(k_mut, state.genomes[parent_idx], sigma=hparams.sigma,
+                                      mutation_prob=hparams.mutation_prob, clip=config.clip)
         tracker, ev, granted = evaluate_granted(k_ev, task, tracker, offspring, limit)
         off_desc = describe(aux, ev)
         all_desc = jnp.concatenate([state.descriptors, off_desc, state.archive.descriptors], 0)
@@ -163,6 +172,30 @@ def make_ns(task: Task, config: NSConfig, descriptor_fn: Callable = hand_descrip
         )
 
     return init, step, refresh
+
+
+def make_ns(task: Task, config: NSConfig, budget: int) -> QDRecipe:
+    """Novelty search with the hand-designed descriptor as a `QDRecipe` (one scan over generations).
+
+    Its keys follow `lfx.qd.explore.run_explorer`'s schedule, so `train(key, hparams)` gives the same
+    run as `run_explorer(key, task, ExplorerConfig(ns=config), budget, hparams)`.
+    """
+    init, step, _ = make_generation(task, config)
+
+    def init_search(key, hparams):
+        k_init, key = jax.random.split(key)
+        _, k_pop, _ = jax.random.split(k_init, 3)  # Explorer.init's (autoencoder, population, train)
+        state, tracker = init(k_pop, init_tracker(task, budget), None)
+        return state, tracker, key
+
+    def generation(k, state, tracker, hparams):
+        _, k_step, _ = jax.random.split(k, 3)  # Explorer.step's (coin, step, train)
+        state, tracker, _ = step(k_step, state, tracker, None, hparams)
+        return state, tracker
+
+    num = generations_for_budget(budget, config.population_size, config.num_offspring,
+                                 "novelty search")
+    return make_scan_recipe(config, budget, num, init_search, generation)
 
 
 class _ImagesOnly:

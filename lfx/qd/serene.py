@@ -24,18 +24,24 @@ sqrt(D) d / 3 away, far beyond the nearest neighbour when D is in the hundreds (
 676 parameters). lfx therefore scales by 1 / sqrt(D) by default (`sigma_per_dimension=True`), so the
 offspring's expected distance is d / 3 as the rule intends; `sigma_per_dimension=False` is the literal
 per-coordinate reading.
+
+`make_serene(task, config)` builds and jits the explorer and the emitter generation once; runs with
+any seed or `HParams` value (`run_serene(..., functions=...)`) reuse them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lfx.qd.explore import Explorer, ExplorerConfig
+from lfx.qd.explore import Explorer, ExplorerConfig, ExplorerFunctions, make_explorer
 from lfx.qd.mutation import gaussian_mutation
+from lfx.qd.recipe import HParams
 from lfx.qd.task import Task, evaluate_granted, init_tracker, summary
 
 
@@ -56,6 +62,10 @@ class SereneConfig:
             raise ValueError("chunk_size and emitter_population must be positive.")
         if self.bootstrap_generations <= 0 or self.stagnation_generations <= 0:
             raise ValueError("bootstrap_generations and stagnation_generations must be positive.")
+        if self.max_candidates <= 0 or not self.sigma_divisor > 0 or not self.min_sigma >= 0:
+            raise ValueError(
+                f"max_candidates and sigma_divisor must be positive and min_sigma >= 0, got "
+                f"{self.max_candidates}, {self.sigma_divisor}, {self.min_sigma}.")
 
 
 @dataclasses.dataclass
@@ -83,17 +93,19 @@ def pareto_front(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(idx, int)
 
 
-_EMITTER_STEPS: dict = {}
+class SereneFunctions(NamedTuple):
+    """The jitted pieces of SERENE / STAX, built once by `make_serene`."""
+
+    config: SereneConfig
+    explorer: ExplorerFunctions
+    emit: Callable  # (key, elite [D], sigma, tracker, limit) -> (tracker, offspring [E, D], rewards [E])
 
 
 def make_emitter_step(task: Task, config: SereneConfig):
-    """Jitted (cached per task and emitter settings) (key, elite [D], sigma, tracker, limit) -> (tracker, offspring [E, D], rewards [E] (-inf if
-    not granted))."""
+    """(key, elite [D], sigma, tracker, limit) -> (tracker, offspring [E, D], rewards [E] (-inf if
+    not granted)): one emitter generation, unjitted."""
     e = config.emitter_population
     clip = config.explorer.ns.clip
-    cache_key = (id(task), e, clip)
-    if cache_key in _EMITTER_STEPS:
-        return _EMITTER_STEPS[cache_key][1]
 
     def step(key, elite, sigma, tracker, limit):
         k_m, k_e = jax.random.split(key)
@@ -101,20 +113,35 @@ def make_emitter_step(task: Task, config: SereneConfig):
         tracker, ev, granted = evaluate_granted(k_e, task, tracker, kids, limit)
         return tracker, kids, jnp.where(granted, ev.fitness, -jnp.inf)
 
-    _EMITTER_STEPS[cache_key] = (task, jax.jit(step))
-    return _EMITTER_STEPS[cache_key][1]
+    return step
 
 
-def run_serene(key, task: Task, config: SereneConfig, total_budget: int):
+def make_serene(task: Task, config: SereneConfig) -> SereneFunctions:
+    """Builds and jits SERENE's (or STAX's) explorer and emitter generation once."""
+    return SereneFunctions(config, make_explorer(task, config.explorer),
+                           jax.jit(make_emitter_step(task, config)))
+
+
+def run_serene(key, task: Task, config: SereneConfig, total_budget: int,
+               hparams: HParams | None = None, *, functions: SereneFunctions | None = None):
     """Runs SERENE (explorer mode "ns") or STAX (explorer mode "stax").
+
+    Args:
+      key: the run's key.
+      task, config: what to run (`config` is taken from `functions` when given).
+      total_budget: evaluations.
+      hparams: traced hyperparameters of the exploration half (`HParams`).
+      functions: `make_serene(task, config)`, to share compiled functions between runs.
 
     Returns (tracker, history, stats): history has one summary per NS generation / emitter generation;
     stats counts evaluations per phase and lists the phases as (kind, evaluations) chunks.
     """
+    functions = functions if functions is not None else make_serene(task, config)
+    config = functions.config
     rng = np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1)))
     tracker = init_tracker(task, total_budget)
-    explorer = Explorer(task, config.explorer)
-    emit = make_emitter_step(task, config)
+    explorer = Explorer(None, None, hparams, functions.explorer)
+    emit = functions.emit
     key, k0 = jax.random.split(key)
     tracker = explorer.init(k0, tracker)
     used = lambda: int(tracker.counter.used)

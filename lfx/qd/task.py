@@ -41,12 +41,14 @@ class Task:
         return self.policy.init(key, n)
 
 
-def make_task(env_name: str, *, hidden: tuple[int, ...] = (16,), image_size: int = 32, **env_kwargs: Any) -> Task:
+def make_task(env_name: str, *, hidden: tuple[int, ...] = (16,), image_size: int = 32,
+              **env_kwargs: Any) -> Task:
     """Builds a Task for an env registered in lfx.envs with descriptor / reward_area / render methods."""
     env, params = make(env_name, **env_kwargs)
     for attr in ("descriptor", "reward_area", "render", "descriptor_low"):
         if not hasattr(env, attr):
-            raise ValueError(f"{env_name} is not a sparse-reward QD env (no `{attr}`); use one of lfx.envs.sparse.")
+            raise ValueError(f"{env_name} is not a sparse-reward QD env (no `{attr}`); use one of "
+                             f"lfx.envs.sparse.")
     obs, _ = env.reset_env(jax.random.key(0), params)
     policy = MLPPolicy(int(obs.shape[0]), int(env.num_actions), tuple(hidden))
     evaluate = make_population_evaluator(env, params, policy.apply, image_size=image_size)
@@ -77,7 +79,7 @@ def init_tracker(task: Task, total_budget: int, bins: int = 50) -> Tracker:
         counter=budget.init_counter(total_budget),
         grid=metrics.init_grid(task.descriptor_low, task.descriptor_high, bins),
         found=jnp.zeros((task.num_reward_areas,), bool),
-        best_reward=jnp.asarray(-jnp.inf),
+        best_reward=jnp.asarray(-jnp.inf, jnp.float32),  # not weak-typed: a stable scan carry
         best_genome=jnp.zeros((task.genome_dim,)),
     )
 

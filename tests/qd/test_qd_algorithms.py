@@ -7,9 +7,10 @@ import pytest
 
 from lfx.envs.sparse.base import blob_image
 from lfx.qd.autoencoder import AEConfig, make_autoencoder, make_trainer
-from lfx.qd.baselines import BaselineConfig, run_random_search
+from lfx.qd.baselines import BaselineConfig, make_random_search
 from lfx.qd.explore import ExplorerConfig, run_explorer
 from lfx.qd.ns import NSConfig
+from lfx.qd.recipe import HParams
 from lfx.qd.serene import SereneConfig, pareto_front, run_serene
 from lfx.qd.task import make_task
 
@@ -66,7 +67,7 @@ def test_autoencoder_reduces_reconstruction_loss():
     loss, surprise = jax.jit(loss), jax.jit(surprise)
     params = jax.jit(init)(jax.random.key(1))
     before = float(loss(params, images))
-    params, _, _ = train(jax.random.key(2), params, opt_init(params), images, jnp.ones(256), 300)
+    params, _, _ = train(jax.random.key(2), params, opt_init(params, 3e-3), images, jnp.ones(256), 300)
     after = float(loss(params, images))
     assert after < 0.2 * before
     # surprise ranks a never-seen kind of image (a full white square) above the training images
@@ -78,10 +79,12 @@ def test_autoencoder_reduces_reconstruction_loss():
 def test_novelty_search_raises_coverage_on_point_mass(point_mass):
     budget = 1010
     tracker, _, hist = run_explorer(jax.random.key(0), point_mass, ExplorerConfig(ns=NS_SMALL), budget)
-    _, rs = run_random_search(jax.random.key(0), point_mass, BaselineConfig(population_size=40), budget)
+    rs = make_random_search(point_mass, BaselineConfig(population_size=40), budget)
+    _, rs_metrics = jax.jit(rs.train)(jax.random.key(0), HParams())
     assert int(tracker.counter.used) == budget == hist[-1]["evaluations"]
+    assert int(rs_metrics["qd/evaluations"][-1]) == budget
     assert hist[-1]["coverage"] > 3 * hist[0]["coverage"]
-    assert hist[-1]["coverage"] > 1.5 * rs[-1]["coverage"]
+    assert hist[-1]["coverage"] > 1.5 * float(rs_metrics["qd/coverage"][-1])
 
 
 def test_stax_explorer_learns_space_and_raises_coverage(point_mass):
