@@ -2,94 +2,151 @@
 
     python experiments/gfn_hypergrid.py --config=experiments/configs/gfn_hypergrid.py:quick
     python experiments/gfn_hypergrid.py --config=experiments/configs/gfn_hypergrid.py:hard \
-        --config.seeds=5 --workdir=runs/gfn_hypergrid_hard
+        --config.num_seeds=5 --workdir=runs/gfn_hypergrid_hard
+    python experiments/gfn_hypergrid.py --config.losses=tb --sweep="lr=3e-4,1e-3"
+    python experiments/gfn_hypergrid.py --workdir=runs/gfn_hypergrid_hard --resume  # continue a killed run
+    python experiments/gfn_hypergrid.py --print_config                # every field, resolved
 
-Every `eval_every` iterations the sampler's EXACT terminal distribution (DP over the enumerated
-DAG) is compared with R(x)/Z: total variation (half-sum), JSD, |log Z - log Z_true|. Writes
-`<workdir>/metrics.jsonl` (one line per loss, seed and evaluation), `summary.json` (final values,
-mean and std over seeds) and `tv_curves.png`.
+Every `eval_every` iterations (and at the last) the sampler's EXACT terminal distribution (DP over
+the enumerated DAG) is compared with R(x)/Z: total variation (half-sum), JSD, |log Z - log Z_true|
+(`eval/*` metrics, NaN at the iterations in between). Each loss is its own harness run in
+`<workdir>/<loss>/` (metrics.jsonl|csv: one row per setting, seed and iteration; orbax checkpoints
+every `checkpoint_every` iterations, so `--resume` continues exactly where a killed run stopped).
+Seed i is `jax.random.key(config.seed + i)`, the seeds of the recorded results; seeds and `--sweep`
+settings run as one vmapped call per loss. `<workdir>/summary.json` holds the final values (mean
+and std over seeds) and `tv_curves.png` the exact TV curves.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags, logging
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from lfx.gfn.train import GFNConfig, GFNHParams, make_train  # noqa: E402
-
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(os.path.dirname(__file__), "configs", "gfn_hypergrid.py:quick")
+from lfx import parallel
+from lfx.experiment import (
+    ConfigError,
+    RunConfig,
+    WorkdirError,
+    check_finite_hparams,
+    cli,
+    from_configdict,
+    stack_hparams,
 )
-_WORKDIR = flags.DEFINE_string("workdir", "runs/gfn_hypergrid", "Output folder.")
+from lfx.gfn import train as gfn_train
+from lfx.gfn.experiment import HypergridLosses, as_dict, run_recipe, sub_runs_have_checkpoints
+
+FLAGS = cli.define_flags("gfn_hypergrid.py:quick", sweep=True)
+for _name in ("config", "workdir", "resume", "print_config", "sweep"):
+    flags.declare_key_flag(_name)  # listed by --help of this script, not only --helpfull
+flags.DEFINE_integer("stop_after", None, "Testing hook: stop once this many iterations of the loss "
+                     "being trained are done, as if the run had been killed.")
+FINAL = ("eval/tv", "eval/jsd", "eval/logz_err", "train/modes_found")
 
 
-def main(_):
-    c = _CONFIG.value
-    os.makedirs(_WORKDIR.value, exist_ok=True)
-    hp = GFNHParams(lr=c.lr, logz_lr=c.logz_lr, epsilon=c.epsilon, temperature=c.temperature,
-                    subtb_lambda=c.subtb_lambda)
-    curves, summary = {}, {}
-    with open(os.path.join(_WORKDIR.value, "metrics.jsonl"), "w") as f:
-        for loss in c.losses.split(","):
-            cfg = GFNConfig(
-                env="hypergrid",
-                env_kwargs=(("dim", c.dim), ("height", c.height), ("r0", c.r0), ("r1", c.r1), ("r2", c.r2)),
-                loss=loss, batch_size=c.batch_size, num_iterations=c.num_iterations,
-                hidden=tuple(c.hidden), learned_pb=c.learned_pb and loss != "fm",
-                replay_batch=0 if loss == "fm" else c.replay_batch, eval_every=c.eval_every,
-                rollout=c.rollout,
-            )
-            train = jax.jit(make_train(cfg))
-            finals = []
-            for seed in range(c.seeds):
-                t0 = time.time()
-                _, m = train(jax.random.key(seed), hp)
-                m = jax.tree.map(np.asarray, m)
-                steps = np.nonzero(~np.isnan(m["eval/tv"]))[0]
-                for s in steps:
-                    f.write(json.dumps({
-                        "loss": loss, "seed": seed, "step": int(s), "tv": float(m["eval/tv"][s]),
-                        "jsd": float(m["eval/jsd"][s]), "logz_err": float(m["eval/logz_err"][s]),
-                        "modes_found": int(m["train/modes_found"][s]),
-                    }) + "\n")
-                curves.setdefault(loss, []).append((steps, m["eval/tv"][steps]))
-                finals.append([m["eval/tv"][-1], m["eval/jsd"][-1], m["eval/logz_err"][-1],
-                               m["train/modes_found"][-1]])
-                print(f"{loss} seed {seed}: TV {finals[-1][0]:.4f} JSD {finals[-1][1]:.5f} "
-                      f"|dlogZ| {finals[-1][2]:.4f} modes {int(finals[-1][3])} ({time.time() - t0:.0f}s)",
-                      flush=True)
-            a = np.asarray(finals, np.float64)
-            summary[loss] = {k: [float(a[:, i].mean()), float(a[:, i].std())]
-                             for i, k in enumerate(["tv", "jsd", "logz_err", "modes_found"])}
-    summary["config"] = c.to_dict()
-    with open(os.path.join(_WORKDIR.value, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1, default=str)
+def build(config, sweep: str):
+    """Config -> (HypergridLosses, RunConfig, HParams batch [H], setting dicts, labels); checks all."""
+    static, run, base = from_configdict(config, HypergridLosses, RunConfig, hparams=gfn_train.GFNHParams)
+    static.validate()
+    run.validate()
+    if run.seed < 0:
+        raise ConfigError(f"config.seed must be >= 0 (the first seed), got {run.seed}.")
+    settings, dicts, labels = cli.sweep_settings(base, sweep)
+    for hp in settings:
+        check_finite_hparams(hp)
+        try:
+            hp.validate()
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    return static, run, stack_hparams(settings), dicts, labels
+
+
+def train_loss(loss, static, run_cfg, hparams, wd):
+    """One loss as a harness run in `<workdir>/<loss>/`; metrics [H, S, done] or None if stopped."""
+    cfg = static.gfn_config(loss)
+    recipe = gfn_train.make_train(cfg)
+    keys = jax.vmap(jax.random.key)(run_cfg.seed + jnp.arange(run_cfg.num_seeds))
+    shard = (lambda s: parallel.shard_population(s, parallel.make_mesh(), axis=1)) if FLAGS.shard \
+        else None
+    fingerprint = {"gfn": as_dict(cfg), "run": as_dict(run_cfg), "hparams": as_dict(hparams)}
+    _, metrics, complete = run_recipe(
+        recipe, keys, hparams, wd.file(loss), fingerprint, run_cfg, resume=FLAGS.resume,
+        progress=FLAGS.progress, stop_after=FLAGS.stop_after, progress_metric="eval/tv",
+        tensorboard=FLAGS.tensorboard, wandb=FLAGS.wandb, shard=shard,
+        steps_per_update=cfg.batch_size)
+    return metrics if complete else None
+
+
+def summarise(loss, metrics, labels, settings):
+    """Per setting: final TV, JSD, |dlog Z|, modes (mean, std over seeds) and the per-seed TV."""
+    out = []
+    for h, (label, s) in enumerate(zip(labels, settings, strict=True)):
+        row = {"loss": loss, "setting": s, "label": label}
+        for name in FINAL:
+            x = np.asarray(metrics[name][h, :, -1], np.float64)
+            row[name.split("/")[-1]] = [float(x.mean()), float(x.std())]
+        row["tv_per_seed"] = np.asarray(metrics["eval/tv"][h, :, -1], np.float64).tolist()
+        out.append(row)
+    return out
+
+
+def plot(curves, static, run_cfg, path):
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for i, (loss, runs) in enumerate(curves.items()):
-        tv = np.stack([r[1] for r in runs])
-        ax.semilogy(runs[0][0], tv.mean(0), label=loss, color=f"C{i}")
-        ax.fill_between(runs[0][0], tv.min(0), tv.max(0), color=f"C{i}", alpha=0.2)
+    for i, (name, tv) in enumerate(curves.items()):  # tv: [S, T], NaN between evaluations
+        steps = np.nonzero(~np.isnan(tv[0]))[0]
+        ax.semilogy(steps, tv[:, steps].mean(0), label=name, color=f"C{i}")
+        ax.fill_between(steps, tv[:, steps].min(0), tv[:, steps].max(0), color=f"C{i}", alpha=0.2)
     ax.set_xlabel("iteration")
     ax.set_ylabel("exact TV (half-sum)")
-    ax.set_title(f"hypergrid {c.dim}x{c.height}, R0={c.r0}, {c.seeds} seeds")
+    ax.set_title(f"hypergrid {static.dim}x{static.height}, R0={static.r0}, {run_cfg.num_seeds} seeds")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(_WORKDIR.value, "tv_curves.png"), dpi=120)
-    print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
+    fig.savefig(path, dpi=120)
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    config = cli.get_config()
+    try:
+        static, run_cfg, hparams, settings, labels = build(config, FLAGS.sweep)
+        losses = static.loss_names()
+        run_config = {"static": as_dict(static), "run": as_dict(run_cfg),
+                      "hparams": settings}
+        wd = cli.open_workdir(f"gfn_hypergrid_{static.dim}x{static.height}", run_config,
+                              has_checkpoints=sub_runs_have_checkpoints)
+    except (ConfigError, WorkdirError) as err:
+        sys.exit(f"error: {err}")
+    print(f"GFlowNet losses {losses} on hypergrid {static.dim}x{static.height}: {len(settings)} "
+          f"setting(s) x {run_cfg.num_seeds} seeds, {static.num_iterations} iterations, on "
+          f"{jax.device_count()} {jax.devices()[0].platform} device(s).", flush=True)
+    with wd:
+        rows, curves = [], {}
+        for loss in losses:
+            metrics = train_loss(loss, static, run_cfg, hparams, wd)
+            if metrics is None:
+                print(f"Stopped during {loss} (--stop_after); continue with --resume.", flush=True)
+                return
+            for r in summarise(loss, metrics, labels, settings):
+                rows.append(r)
+                print(f"[{loss}{'' if len(settings) == 1 else ' ' + r['label']}] TV {r['tv'][0]:.4f} "
+                      f"+- {r['tv'][1]:.4f}, JSD {r['jsd'][0]:.5f}, |dlogZ| {r['logz_err'][0]:.4f} "
+                      f"+- {r['logz_err'][1]:.4f}, modes {r['modes_found'][0]:.1f}", flush=True)
+            for h, label in enumerate(labels):
+                curves[loss if len(settings) == 1 else f"{loss} {label}"] = metrics["eval/tv"][h]
+        wd.write_json("summary.json", {"runs": rows, "config": run_config})
+        plot(curves, static, run_cfg, wd.file("tv_curves.png"))
+    print(json.dumps([{k: r[k] for k in ("loss", "label", "tv", "logz_err")} for r in rows], indent=1))
+    print(f"Wrote {wd.file('summary.json')} and {wd.file('tv_curves.png')}")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def make_lfx(dim: int, height: int, batch: int, iters: int, rollout: str = "padd
                     ("r2", REWARD["R2"])),
         loss="tb", batch_size=batch, num_iterations=iters, hidden=(256, 256), rollout=rollout,
     )
-    train = jax.jit(make_train(cfg))
+    train = jax.jit(make_train(cfg).train)
     hp = GFNHParams(lr=1e-3, logz_lr=0.1)
     jax.block_until_ready(train(jax.random.key(0), hp))  # compile + warm-up
 
@@ -110,7 +110,7 @@ def ablate_skip(grids: str, batch: int, iters: int, repeats: int) -> None:
         for skip in (True, False):
             cfg = GFNConfig(env_kwargs=(("dim", dim), ("height", height), ("r0", 0.1)), loss="tb",
                             batch_size=batch, num_iterations=iters, hidden=(256, 256), skip_done=skip)
-            fns[skip] = jax.jit(make_train(cfg))
+            fns[skip] = jax.jit(make_train(cfg).train)
             jax.block_until_ready(fns[skip](jax.random.key(0), GFNHParams()))
         ratios = []
         for r in range(repeats):

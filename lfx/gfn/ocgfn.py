@@ -16,12 +16,17 @@ for every path into y makes PF(tau | y) = PB(tau | y), whose sum over paths into
 success-rate metric measures: the fraction of conditional samples whose terminal object equals y.
 
 Network input: [obs(s), obs(y)] (the outcome encoded like a state); outputs PF logits and log F(s|y).
+
+Recipe: `make_train(config) -> OCGFNRecipe` (`init(key, hp)`, `run(state, hp, *, num_updates)`,
+`train(key, hp)`); the state carries the run key, so chunked runs equal one scan
+(`lfx.gfn.recipe.iteration_key`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,23 +36,68 @@ from flax import struct
 from lfx.gfn import losses
 from lfx.gfn.base import GFNEnv, GFNState
 from lfx.gfn.networks import PolicyOutput, mlp_apply, mlp_init
+from lfx.gfn.recipe import NON_NEGATIVE, POSITIVE, UNIT, check_hparams, iteration_key
 from lfx.gfn.rollout import forward_rollout, masked_log_softmax
+from lfx.gfn.train import GFN_ENVS
 
 
 @dataclasses.dataclass(frozen=True)
 class OCGFNConfig:
+    """Static settings. env: a key of `lfx.gfn.train.GFN_ENVS`, env_kwargs its arguments;
+    eval_every: success rate every N iterations (and at the last); eval_batch: samples it uses."""
+
+    env: str = "hypergrid"
+    env_kwargs: tuple = (("dim", 2), ("height", 8))
     batch_size: int = 64
     num_iterations: int = 2000
     hidden: tuple = (256, 256)
     eval_every: int = 100
     eval_batch: int = 256
 
+    def validate(self) -> None:
+        for name in ("batch_size", "num_iterations", "eval_every", "eval_batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"OCGFNConfig.{name} must be >= 1, got {getattr(self, name)}.")
+
 
 @struct.dataclass
 class OCGFNHParams:
+    """Traced: lr (Adam), epsilon (uniform-action exploration), tb_coef (weight of TB next to DB)."""
+
     lr: float = 1e-3
     epsilon: float = 0.1
     tb_coef: float = 1.0
+
+    def validate(self) -> None:
+        check_hparams(self, {"lr": POSITIVE, "epsilon": UNIT, "tb_coef": NON_NEGATIVE})
+
+
+@struct.dataclass
+class OCGFNState:
+    """params of the conditional policy; key: the run key; step: iterations done."""
+
+    params: Any
+    opt_state: Any
+    step: jax.Array
+    key: jax.Array
+
+
+class OCGFNRecipe(NamedTuple):
+    """OC-GFN pre-training: `train(key, hp) = run(init(key, hp), hp, num_updates=num_updates)`.
+
+    `apply(params, obs, y_obs)` is the conditional policy; `success_rate(key, params)` the
+    evaluation (fraction of `eval_batch` on-policy samples reaching a uniformly drawn outcome).
+    """
+
+    config: OCGFNConfig
+    num_updates: int
+    env: Any
+    env_params: Any
+    apply: Callable
+    success_rate: Callable
+    init: Callable[..., OCGFNState]
+    run: Callable[..., tuple[OCGFNState, dict[str, jax.Array]]]
+    train: Callable[..., tuple[OCGFNState, dict[str, jax.Array]]]
 
 
 def sample_outcomes(key: jax.Array, env: GFNEnv, n: int) -> jax.Array:
@@ -109,13 +159,19 @@ def relabelled_loss(params, env, env_params, apply, tr, tb_coef=1.0):
     return db + tb_coef * tb, {"pretrain/db": db, "pretrain/tb": tb}
 
 
-def make_pretrain(config: OCGFNConfig, env: GFNEnv, env_params: Any):
-    """`pretrain(key, hparams) -> (params, metrics)`: reward-free OC-GFN pre-training, one scan.
+def make_train(config: OCGFNConfig, env: GFNEnv | None = None, env_params: Any = None) -> OCGFNRecipe:
+    """Reward-free OC-GFN pre-training as an `OCGFNRecipe`; `env`/`env_params` override config.env.
 
-    metrics["pretrain/success"] (every `eval_every` iterations, NaN elsewhere): fraction of
-    `eval_batch` on-policy (epsilon = 0) conditional samples that reach their uniformly drawn outcome.
+    metrics["pretrain/success"] (every `eval_every` iterations and at the last, NaN elsewhere):
+    fraction of `eval_batch` on-policy (epsilon = 0) conditional samples that reach their uniformly
+    drawn outcome. Raises ValueError for an invalid config before anything is compiled.
     """
-    init, apply = make_conditional_policy(env, config.hidden)
+    config.validate()
+    if env is None:
+        if config.env not in GFN_ENVS:
+            raise ValueError(f"Unknown env {config.env!r}; choose one of {sorted(GFN_ENVS)}.")
+        env, env_params = GFN_ENVS[config.env](**dict(config.env_kwargs))
+    init_net, apply = make_conditional_policy(env, config.hidden)
 
     def success_rate(key, params):
         k1, k2 = jax.random.split(key)
@@ -123,16 +179,20 @@ def make_pretrain(config: OCGFNConfig, env: GFNEnv, env_params: Any):
         tr = conditional_rollout(k2, params, env, env_params, apply, y)
         return jnp.mean(jnp.all(tr.terminal_obj == y, -1))
 
-    def pretrain(key, hp: OCGFNHParams):
-        tx = optax.inject_hyperparams(optax.adam)(learning_rate=hp.lr)
-        k0, k_run = jax.random.split(key)
-        params = init(k0)
-        opt = tx.init(params)
+    def optimizer(hp):
+        return optax.inject_hyperparams(optax.adam)(learning_rate=hp.lr)
 
-        def it(carry, xs):
-            params, opt = carry
-            k, i = xs
-            k1, k2, k3 = jax.random.split(k, 3)
+    def init(key, hp: OCGFNHParams) -> OCGFNState:
+        k0, k_run = jax.random.split(key)
+        params = init_net(k0)
+        return OCGFNState(params, optimizer(hp).init(params), jnp.zeros((), jnp.int32), k_run)
+
+    def run(state: OCGFNState, hp: OCGFNHParams, *, num_updates: int):
+        tx = optimizer(hp)
+
+        def it(state, _):
+            params, opt, i = state.params, state.opt_state, state.step
+            k1, k2, k3 = jax.random.split(iteration_key(state.key, i), 3)
             y = sample_outcomes(k1, env, config.batch_size)
             tr = conditional_rollout(k2, jax.lax.stop_gradient(params), env, env_params, apply, y,
                                      epsilon=hp.epsilon)
@@ -146,12 +206,13 @@ def make_pretrain(config: OCGFNConfig, env: GFNEnv, env_params: Any):
             succ = jax.lax.cond(do, lambda: success_rate(k3, params), lambda: jnp.float32(jnp.nan))
             m = {**m, "pretrain/loss": loss, "pretrain/success": succ,
                  "pretrain/hit_rate_train": jnp.mean(jnp.all(tr.terminal_obj == y, -1))}
-            return (params, opt), m
+            return OCGFNState(params, opt, i + 1, state.key), m
 
-        keys = jax.random.split(k_run, config.num_iterations)
-        (params, _), metrics = jax.lax.scan(it, (params, opt), (keys, jnp.arange(config.num_iterations)))
-        return params, metrics
+        return jax.lax.scan(it, state, None, length=num_updates)
 
-    pretrain.apply = apply
-    pretrain.success_rate = success_rate
-    return pretrain
+    def train(key, hp: OCGFNHParams):
+        return run(init(key, hp), hp, num_updates=config.num_iterations)
+
+    return OCGFNRecipe(config=config, num_updates=config.num_iterations, env=env,
+                       env_params=env_params, apply=apply, success_rate=success_rate, init=init,
+                       run=run, train=train)

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -68,6 +68,7 @@ from lfx.gfn.metrics import DAG, modes_found, terminal_distribution, total_varia
 from lfx.gfn.networks import PolicyOutput, mlp_apply, mlp_init
 from lfx.gfn.ocgfn import outcome_obs
 from lfx.gfn.positional import PositionalEnv
+from lfx.gfn.recipe import POSITIVE, UNIT, check_hparams, iteration_key
 from lfx.gfn.rollout import NEG, forward_rollout, masked_log_softmax
 
 
@@ -259,9 +260,44 @@ class AdaptHParams:
     epsilon: float = 0.05  # trajectories: epsilon-uniform over actions
     outcome_epsilon: float = 0.1  # outcomes: epsilon-uniform per slot over allowed values
 
+    def validate(self) -> None:
+        check_hparams(self, {"lr": POSITIVE, "epsilon": UNIT, "outcome_epsilon": UNIT},
+                      "config.adapt")
 
-def make_adapt(config: AdaptConfig, env: GFNEnv, env_params: Any, cond_apply: Callable, dag: DAG | None = None):
-    """`adapt(key, pre_params, hparams) -> (predictor_params, metrics)`: one `lax.scan`.
+
+@struct.dataclass
+class AdaptState:
+    """params of the predictor (N, Q); found: modes sampled so far; key: the run key."""
+
+    params: Any
+    opt_state: Any
+    found: jax.Array
+    step: jax.Array
+    key: jax.Array
+
+
+class AdaptRecipe(NamedTuple):
+    """`train(key, hp, pre_params) = run(init(key, hp, pre_params), hp, pre_params, num_updates=...)`.
+
+    `pre_params` (the frozen OC-GFN) is the recipe's extra argument (`lfx.experiment.recipe_functions`
+    passes it unbatched). `policy(params, obs)` is the adapted sampler pi(a|s) ∝ N(s, a); `exact_tv`
+    its exact TV to R/Z (None without `dag`).
+    """
+
+    config: AdaptConfig
+    num_updates: int
+    init: Callable[..., AdaptState]
+    run: Callable[..., tuple[AdaptState, dict[str, jax.Array]]]
+    train: Callable[..., tuple[AdaptState, dict[str, jax.Array]]]
+    log_n: Callable
+    q_logits: Callable
+    policy: Callable
+    exact_tv: Callable | None
+
+
+def make_train(config: AdaptConfig, env: GFNEnv, env_params: Any, cond_apply: Callable,
+               dag: DAG | None = None) -> AdaptRecipe:
+    """The adaptation recipe: each `run` iteration is one step of the amortised predictor.
 
     Each iteration: B trajectories from pi(a|s) ∝ N(s, a) (epsilon-uniform exploration); K outcomes
     per visited edge from Q (epsilon per slot); one Adam step on `predictor_loss` (N and Q jointly;
@@ -274,7 +310,7 @@ def make_adapt(config: AdaptConfig, env: GFNEnv, env_params: Any, cond_apply: Ca
     if config.eval_every and dag is None:
         raise ValueError("eval_every > 0 needs `dag` (lfx.gfn.metrics.build_dag) for the exact TV.")
     descendant_slot_mask(env, env.initial_obj())  # raises early for unsupported environments
-    init, log_n_fn, q_logits = make_predictor(env, config.hidden)
+    init_net, log_n_fn, q_logits = make_predictor(env, config.hidden)
     num_modes = int(env.mode_hits(env.initial_obj()[None], env_params).shape[-1])
     T, B, K = env.max_steps, config.batch_size, config.num_outcomes
 
@@ -286,21 +322,28 @@ def make_adapt(config: AdaptConfig, env: GFNEnv, env_params: Any, cond_apply: Ca
         log_pf = masked_log_softmax(log_n_fn(params, dag.obs), dag.fwd_mask)
         return total_variation(dag.target, terminal_distribution(dag, log_pf))
 
-    def adapt(key, pre_params, hp: AdaptHParams):
-        tx = optax.inject_hyperparams(optax.adam)(learning_rate=hp.lr)
+    def optimizer(hp):
+        return optax.inject_hyperparams(optax.adam)(learning_rate=hp.lr)
+
+    def loss_fn(params, obs, actions, y, mask, slot_mask, target):
+        log_n_sa = jnp.take_along_axis(log_n_fn(params, obs), actions[:, None], -1)[:, 0]
+        log_q = q_log_prob(q_logits, params, obs, actions, y, slot_mask)
+        return predictor_loss(log_n_sa, log_q, target, mask)
+
+    def init(key, hp: AdaptHParams, pre_params=None) -> AdaptState:
+        del pre_params  # the predictor starts from scratch; the argument keeps the recipe protocol
         k0, k_run = jax.random.split(key)
-        params = init(k0)
-        opt = tx.init(params)
+        params = init_net(k0)
+        # one dummy slot when the env has no modes: orbax cannot save zero-size arrays
+        return AdaptState(params, optimizer(hp).init(params), jnp.zeros((max(num_modes, 1),), bool),
+                          jnp.zeros((), jnp.int32), k_run)
 
-        def loss_fn(params, obs, actions, y, mask, slot_mask, target):
-            log_n_sa = jnp.take_along_axis(log_n_fn(params, obs), actions[:, None], -1)[:, 0]
-            log_q = q_log_prob(q_logits, params, obs, actions, y, slot_mask)
-            return predictor_loss(log_n_sa, log_q, target, mask)
+    def run(state: AdaptState, hp: AdaptHParams, pre_params, *, num_updates: int):
+        tx = optimizer(hp)
 
-        def it(carry, xs):
-            params, opt, found = carry
-            k, i = xs
-            k1, k2 = jax.random.split(k)
+        def it(state, _):
+            params, opt, found, i = state.params, state.opt_state, state.found, state.step
+            k1, k2 = jax.random.split(iteration_key(state.key, i))
             tr = forward_rollout(k1, jax.lax.stop_gradient(params), env, env_params, policy, B, epsilon=hp.epsilon)
             tr = jax.lax.stop_gradient(tr)
             s_obj = tr.obj.reshape(T * B, -1)
@@ -315,19 +358,20 @@ def make_adapt(config: AdaptConfig, env: GFNEnv, env_params: Any, cond_apply: Ca
             )
             up, opt = tx.update(g, opt, params)
             params = optax.apply_updates(params, up)
-            found = modes_found(found, env.mode_hits(tr.terminal_obj, env_params))
+            if num_modes:
+                found = modes_found(found, env.mode_hits(tr.terminal_obj, env_params))
             m = {**m, "adapt/loss": loss, "adapt/modes_found": found.sum(),
                  "adapt/log_reward": tr.log_reward.mean(), "adapt/reward_queries": B + mask.sum() * K}
             if config.eval_every:
                 do = (i % config.eval_every == 0) | (i == config.num_iterations - 1)
                 m["eval/tv"] = jax.lax.cond(do, lambda: exact_tv(params), lambda: jnp.float32(jnp.nan))
-            return (params, opt, found), m
+            return AdaptState(params, opt, found, i + 1, state.key), m
 
-        keys = jax.random.split(k_run, config.num_iterations)
-        found0 = jnp.zeros((num_modes,), bool)
-        (params, _, _), metrics = jax.lax.scan(it, (params, opt, found0), (keys, jnp.arange(config.num_iterations)))
-        return params, metrics
+        return jax.lax.scan(it, state, None, length=num_updates)
 
-    adapt.init, adapt.log_n, adapt.q_logits, adapt.policy = init, log_n_fn, q_logits, policy
-    adapt.exact_tv = exact_tv if dag is not None else None
-    return adapt
+    def train(key, hp: AdaptHParams, pre_params):
+        return run(init(key, hp, pre_params), hp, pre_params, num_updates=config.num_iterations)
+
+    return AdaptRecipe(config=config, num_updates=config.num_iterations, init=init, run=run,
+                       train=train, log_n=log_n_fn, q_logits=q_logits, policy=policy,
+                       exact_tv=exact_tv if dag is not None else None)

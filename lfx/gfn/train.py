@@ -1,4 +1,4 @@
-"""GFlowNet training recipe: `make_train(config) -> train(key, hparams)`, one `lax.scan`.
+"""GFlowNet training recipe: `make_train(config) -> GFNRecipe` (`init`, `run`, `train`), one `lax.scan`.
 
 Each iteration samples `batch_size` trajectories on-policy (with epsilon-uniform / temperature
 exploration) and takes the gradient of the chosen loss: either straight through a padded rollout
@@ -9,13 +9,17 @@ batch sampled backwards from a buffer of terminal objects, and takes one Adam st
 learning rate for log Z).
 
 Static `GFNConfig` fixes shapes and code paths; traced `GFNHParams` holds the floats, so a sweep is
-`jax.vmap(train, in_axes=(None, 0))(key, hparams_batch)`.
+`jax.vmap(recipe.train, in_axes=(None, 0))(key, hparams_batch)`. The state carries the run key and
+the iteration counter (iteration i uses `lfx.gfn.recipe.iteration_key(key, i)`), so `init` then
+`run` in chunks of any size gives exactly `train`'s result (what `lfx.experiment.run_chunked`
+relies on for checkpoints and exact resume).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,9 +30,10 @@ from lfx.gfn import losses
 from lfx.gfn.bitseq import make_bitseq
 from lfx.gfn.hypergrid import make_hypergrid
 from lfx.gfn.ising import make_ising
-from lfx.gfn.metrics import build_dag, exact_metrics, modes_found
+from lfx.gfn.metrics import DAG, build_dag, exact_metrics, modes_found
 from lfx.gfn.networks import make_policy
 from lfx.gfn.packed import PACKED_LOSSES, packed_grads, sample_packed
+from lfx.gfn.recipe import NON_NEGATIVE, POSITIVE, UNIT, check_hparams, iteration_key
 from lfx.gfn.replay import ReplayState, replay_add, replay_init, replay_sample
 from lfx.gfn.rollout import backward_rollout, forward_rollout, parent_edge_log_flows
 
@@ -70,7 +75,11 @@ class GFNConfig:
 
 @struct.dataclass
 class GFNHParams:
-    """Traced floats (vmappable)."""
+    """Traced floats (vmappable).
+
+    lr: Adam step of the network; logz_lr: Adam step of log Z; epsilon: probability of a uniform
+    action (exploration); temperature: of the sampling softmax; subtb_lambda: SubTB's weight decay.
+    """
 
     lr: float = 1e-3
     logz_lr: float = 0.1
@@ -78,14 +87,42 @@ class GFNHParams:
     temperature: float = 1.0
     subtb_lambda: float = 0.9
 
+    def validate(self) -> None:
+        """Raises ValueError, naming the field to change, for values that cannot train."""
+        check_hparams(self, {"lr": POSITIVE, "logz_lr": POSITIVE, "epsilon": UNIT,
+                             "temperature": POSITIVE, "subtb_lambda": NON_NEGATIVE})
+
 
 @struct.dataclass
 class GFNTrainState:
+    """params {"net", "log_z"}; key: the run key (iteration i uses `iteration_key(key, i)`);
+    step: iterations done."""
+
     params: Any
     opt_state: Any
     replay: ReplayState
     modes: jax.Array
     step: jax.Array
+    key: jax.Array
+
+
+class GFNRecipe(NamedTuple):
+    """A GFlowNet run: `train(key, hp) = run(init(key, hp), hp, num_updates=num_updates)`.
+
+    init(key, hp) -> GFNTrainState; run(state, hp, *, num_updates) -> (state, metrics
+    [num_updates]); num_updates = config.num_iterations. `apply(net_params, obs)` is the policy
+    network; `dag` the enumerated DAG of the exact evaluation (None when eval_every = 0).
+    """
+
+    config: GFNConfig
+    num_updates: int
+    env: Any
+    env_params: Any
+    apply: Callable
+    dag: DAG | None
+    init: Callable[..., GFNTrainState]
+    run: Callable[..., tuple[GFNTrainState, dict[str, jax.Array]]]
+    train: Callable[..., tuple[GFNTrainState, dict[str, jax.Array]]]
 
 
 def validate(config: GFNConfig) -> None:
@@ -151,6 +188,13 @@ def make_env(config: GFNConfig):
     return GFN_ENVS[config.env](**dict(config.env_kwargs))
 
 
+def make_optimizer(hp: GFNHParams) -> optax.GradientTransformation:
+    """Adam on the network (`hp.lr`) and on log Z (`hp.logz_lr`), learning rates traced."""
+    sub = lambda lr: optax.inject_hyperparams(optax.adam)(learning_rate=lr)
+    labels = lambda p: {"net": jax.tree.map(lambda _: "net", p["net"]), "log_z": "log_z"}
+    return optax.multi_transform({"net": sub(hp.lr), "log_z": sub(hp.logz_lr)}, labels)
+
+
 def _traj_loss(config, hp, env, log_z, tr, params, apply, env_params):
     """Loss of the configured kind on one batch of trajectories; returns (loss, logz_estimate)."""
     name = config.loss
@@ -173,11 +217,11 @@ def _traj_loss(config, hp, env, log_z, tr, params, apply, env_params):
     return loss, jax.nn.logsumexp(jnp.where(tr.fwd_mask[0, 0], tr.fwd_logits[0, 0], -jnp.inf))
 
 
-def make_train(config: GFNConfig, env=None, env_params=None):
-    """Builds `train(key, hparams) -> (GFNTrainState, metrics)`; metrics are [num_iterations] arrays.
+def make_train(config: GFNConfig, env=None, env_params=None) -> GFNRecipe:
+    """Builds the `GFNRecipe`; `train(key, hparams) -> (GFNTrainState, metrics [num_iterations])`.
 
     `env`/`env_params` override `config.env` (any `GFNEnv`). Invalid configs raise ValueError here,
-    before anything is compiled.
+    before anything is compiled. Nothing is jitted here: the caller jits (and vmaps).
     """
     validate(config)
     rollout = resolve_rollout(config)
@@ -194,25 +238,18 @@ def make_train(config: GFNConfig, env=None, env_params=None):
     except NotImplementedError:
         num_modes = 0
 
-    def hit(obj):
-        if num_modes == 0:
-            return jnp.zeros((obj.shape[0], 0), bool)
-        return env.mode_hits(obj, env_params)
-
-    def make_tx(hp):
-        sub = lambda lr: optax.inject_hyperparams(optax.adam)(learning_rate=lr)
-        labels = lambda p: {"net": jax.tree.map(lambda _: "net", p["net"]), "log_z": "log_z"}
-        return optax.multi_transform({"net": sub(hp.lr), "log_z": sub(hp.logz_lr)}, labels)
-
-    def train(key: jax.Array, hp: GFNHParams):
-        tx = make_tx(hp)
+    def init(key: jax.Array, hp: GFNHParams) -> GFNTrainState:
         k_init, k_run = jax.random.split(key)
         params = {"net": init_net(k_init), "log_z": jnp.zeros((), jnp.float32)}
-        state = GFNTrainState(
-            params=params, opt_state=tx.init(params),
+        return GFNTrainState(
+            params=params, opt_state=make_optimizer(hp).init(params),
             replay=replay_init(config.replay_capacity if config.replay_batch else 1, env.obj_size),
-            modes=jnp.zeros((num_modes,), bool), step=jnp.zeros((), jnp.int32),
+            # one dummy slot when the env has no modes: orbax cannot save zero-size arrays
+            modes=jnp.zeros((max(num_modes, 1),), bool), step=jnp.zeros((), jnp.int32), key=k_run,
         )
+
+    def run(state: GFNTrainState, hp: GFNHParams, *, num_updates: int):
+        tx = make_optimizer(hp)
 
         def loss_fn(params, k, replay):
             k_roll, k_rep, k_bwd = jax.random.split(k, 3)
@@ -246,7 +283,8 @@ def make_train(config: GFNConfig, env=None, env_params=None):
             )
             return (loss, (tr, logz)), {"net": g_net, "log_z": g_logz}
 
-        def iteration(state: GFNTrainState, k):
+        def iteration(state: GFNTrainState, _):
+            k = iteration_key(state.key, state.step)
             if rollout == "packed":
                 (loss, (tr, logz)), grads = packed_loss_and_grad(state.params, k)
             else:
@@ -258,7 +296,9 @@ def make_train(config: GFNConfig, env=None, env_params=None):
             replay = state.replay
             if config.replay_batch:
                 replay = replay_add(replay, tr.terminal_obj, tr.log_reward)
-            modes = modes_found(state.modes, hit(tr.terminal_obj))
+            modes = state.modes
+            if num_modes:
+                modes = modes_found(modes, env.mode_hits(tr.terminal_obj, env_params))
             metrics = {
                 "train/loss": loss,
                 "train/logz": logz,
@@ -276,11 +316,13 @@ def make_train(config: GFNConfig, env=None, env_params=None):
                 last = state.step == config.num_iterations - 1
                 do = (state.step % config.eval_every == 0) | last
                 metrics.update(jax.lax.cond(do, ev, no_ev, None))
-            new = GFNTrainState(params, opt_state, replay, modes, state.step + 1)
+            new = GFNTrainState(params, opt_state, replay, modes, state.step + 1, state.key)
             return new, metrics
 
-        keys = jax.random.split(k_run, config.num_iterations)
-        return jax.lax.scan(iteration, state, keys)
+        return jax.lax.scan(iteration, state, None, length=num_updates)
 
-    train.env, train.env_params, train.apply, train.dag = env, env_params, apply, dag
-    return train
+    def train(key: jax.Array, hp: GFNHParams):
+        return run(init(key, hp), hp, num_updates=config.num_iterations)
+
+    return GFNRecipe(config=config, num_updates=config.num_iterations, env=env,
+                     env_params=env_params, apply=apply, dag=dag, init=init, run=run, train=train)

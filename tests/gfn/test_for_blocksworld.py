@@ -12,13 +12,9 @@ from lfx.gfn.blocksworld import (
     make_problems,
     problems_to_objs,
 )
-from lfx.gfn.flow_of_reasoning import (
-    FoRConfig,
-    FoRHParams,
-    grouped_log_partition_variance,
-    local_search,
-    make_reasoning_train,
-)
+from lfx.gfn.for_local_search import local_search
+from lfx.gfn.for_objective import grouped_log_partition_variance
+from lfx.gfn.for_train import FoRConfig, FoRHParams, make_train
 from lfx.gfn.losses import log_partition_variance
 from lfx.gfn.networks import make_policy
 from lfx.gfn.replay import (
@@ -102,15 +98,15 @@ def test_local_search_keeps_the_first_half_of_each_plan():
 def test_invalid_configs_raise(kw, match):
     env, ep = make_blocksworld(3, 4)
     with pytest.raises(ValueError, match=match):
-        make_reasoning_train(FoRConfig(**kw), env, ep, problems_to_objs(make_problems(0, 3, 2, 2), 4))
+        make_train(FoRConfig(**kw), env, ep, problems_to_objs(make_problems(0, 3, 2, 2), 4))
 
 
 def _fit(config, hp, probs, slack):
     env, ep = make_blocksworld(3, 4)
     objs = problems_to_objs(probs, 4, slack)
-    train = make_reasoning_train(config, env, ep, objs)
-    params, _ = jax.jit(train)(jax.random.key(0), hp)
-    succ, distinct = train.evaluate(jax.random.key(1), params, objs, 40)
+    recipe = make_train(config, env, ep, objs)
+    state, _ = jax.jit(recipe.train)(jax.random.key(0), hp)
+    succ, distinct = recipe.evaluate(jax.random.key(1), state.params, objs, 40)
     total = np.asarray([count_solutions(p["init"], p["goal"], p["length"] + slack) for p in probs])
     return succ, distinct, total
 

@@ -7,13 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lfx.gfn.flow_of_reasoning import (
-    FoRConfig,
-    FoRHParams,
-    local_search,
-    make_for_train,
-    make_puzzles,
-)
+from lfx.gfn.for_game24 import make_game24_train, make_puzzles
+from lfx.gfn.for_local_search import local_search
+from lfx.gfn.for_train import FoRConfig, FoRHParams
 from lfx.gfn.game24 import Game24, puzzle_obj, solutions_bruteforce
 from lfx.gfn.networks import make_policy
 from lfx.gfn.rollout import backward_rollout, forward_rollout
@@ -95,9 +91,9 @@ def test_for_recipe_learns_several_correct_sequences_per_puzzle():
     0.03 found; PPO 0.18 found at success 0.98.)"""
     cfg = FoRConfig(method="logz_var", batch_size=24, num_iterations=600, hidden=(64,), samples_per_problem=4,
                     replay_capacity=32, replay_per_problem=4, local_search=True)
-    train = make_for_train(cfg, PUZZLES)
-    params, m = jax.jit(train)(jax.random.key(0), FoRHParams(reward_beta=2.0))
-    succ, distinct = train.evaluate(jax.random.key(1), params, PUZZLES, 64)
+    recipe = make_game24_train(cfg, PUZZLES)
+    state, m = jax.jit(recipe.train)(jax.random.key(0), FoRHParams(reward_beta=2.0))
+    succ, distinct = recipe.evaluate(jax.random.key(1), state.params, PUZZLES, 64)
     total = np.asarray([len(_solutions(tuple(int(x) for x in p))) for p in PUZZLES])
     assert (distinct / total).mean() >= 0.5, (distinct, total)
     assert distinct.min() >= 5, distinct

@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lfx.gfn.flow_of_reasoning import FoRConfig, make_for_train, make_puzzles
+from lfx.gfn.for_game24 import make_game24_train, make_puzzles
+from lfx.gfn.for_train import FoRConfig
 from lfx.gfn.game24 import Game24, puzzle_obj, solutions_bruteforce, solvable
 from lfx.gfn.networks import make_policy
 from lfx.gfn.rollout import forward_rollout
@@ -36,4 +37,4 @@ def test_multi_puzzle_rollout_keeps_each_lanes_puzzle():
 
 def test_for_invalid_method_raises():
     with pytest.raises(ValueError, match="method"):
-        make_for_train(FoRConfig(method="a2c"), make_puzzles(0, 2))
+        make_game24_train(FoRConfig(method="a2c"), make_puzzles(0, 2))

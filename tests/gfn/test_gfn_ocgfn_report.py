@@ -1,11 +1,11 @@
-"""experiments/gfn_ocgfn_report.py: rows picked by seed, 1-based iterations, paired comparison."""
+"""lfx.gfn.report (experiments/gfn_ocgfn_report.py): rows picked by seed, 1-based iterations, paired comparison."""
 
 import json
 
 import numpy as np
 import pytest
 
-from experiments.gfn_ocgfn_report import load_rows, paired, table, tv_lower
+from lfx.gfn.report import load_rows, paired, table, tv_lower
 
 
 def _run(path, seeds, pretrain_seed, adapted, scratch, queries):

@@ -137,8 +137,8 @@ def test_train_packed_full_pool_follows_the_padded_run():
     base = {"env_kwargs": (("dim", 2), ("height", 6), ("r0", 0.1)), "batch_size": 32, "num_iterations": 4,
                 "hidden": (32, 32)}
     hp = GFNHParams(epsilon=0.1)
-    _, m_pad = jax.jit(make_train(GFNConfig(**base, rollout="padded")))(jax.random.key(5), hp)
-    _, m_pk = jax.jit(make_train(GFNConfig(**base, rollout="packed", pool_size=32, pack_chunk=64)))(
+    _, m_pad = jax.jit(make_train(GFNConfig(**base, rollout="padded")).train)(jax.random.key(5), hp)
+    _, m_pk = jax.jit(make_train(GFNConfig(**base, rollout="packed", pool_size=32, pack_chunk=64)).train)(
         jax.random.key(5), hp)
     for k in ("train/loss", "train/logz", "train/length", "train/log_reward"):
         np.testing.assert_allclose(m_pk[k], m_pad[k], rtol=1e-4, atol=1e-5, err_msg=k)
@@ -147,7 +147,7 @@ def test_train_packed_full_pool_follows_the_padded_run():
 def test_vmap_over_hparams_equals_single_runs():
     cfg = GFNConfig(env_kwargs=(("dim", 2), ("height", 4)), batch_size=8, num_iterations=10,
                     hidden=(16,), rollout="packed", pool_size=3, pack_chunk=8)
-    train = make_train(cfg)
+    train = make_train(cfg).train
     hps = GFNHParams(lr=jnp.array([1e-3, 3e-3]), logz_lr=jnp.array([0.1, 0.05]),
                      epsilon=jnp.array([0.0, 0.5]), temperature=jnp.array([1.0, 2.0]),
                      subtb_lambda=jnp.array([0.9, 0.9]))
@@ -163,7 +163,7 @@ def test_packed_learns_hypergrid_2x8(loss, iters):
     """Same budget and bounds as tests/gfn/test_gfn_train.py's padded TB / logZ-var runs."""
     cfg = GFNConfig(env_kwargs=(("dim", 2), ("height", 8), ("r0", 0.1)), loss=loss, batch_size=16,
                     num_iterations=iters, hidden=(64, 64), eval_every=iters, rollout="packed")
-    _, m = jax.jit(make_train(cfg))(jax.random.key(0), GFNHParams(lr=1e-3, logz_lr=0.1))
+    _, m = jax.jit(make_train(cfg).train)(jax.random.key(0), GFNHParams(lr=1e-3, logz_lr=0.1))
     assert float(m["eval/tv"][0]) > 0.3
     assert float(m["eval/tv"][-1]) <= 0.02, float(m["eval/tv"][-1])
     assert float(m["eval/logz_err"][-1]) <= 0.05, float(m["eval/logz_err"][-1])
@@ -195,7 +195,7 @@ def test_auto_rollout_is_packed_exactly_where_packed_applies():
     base = {"env_kwargs": (("dim", 2), ("height", 4)), "batch_size": 8, "num_iterations": 3,
             "hidden": (16,)}
     for loss, named in (("tb", "packed"), ("db", "padded")):
-        _, m_auto = jax.jit(make_train(GFNConfig(**base, loss=loss)))(jax.random.key(2), GFNHParams())
-        _, m_named = jax.jit(make_train(GFNConfig(**base, loss=loss, rollout=named)))(
+        _, m_auto = jax.jit(make_train(GFNConfig(**base, loss=loss)).train)(jax.random.key(2), GFNHParams())
+        _, m_named = jax.jit(make_train(GFNConfig(**base, loss=loss, rollout=named)).train)(
             jax.random.key(2), GFNHParams())
         np.testing.assert_array_equal(m_auto["train/loss"], m_named["train/loss"])

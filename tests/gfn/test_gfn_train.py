@@ -35,7 +35,7 @@ def test_loss_converges_on_hypergrid_2x8(name):
         num_iterations=n, hidden=(64, 64), eval_every=n, learned_pb=learned_pb, replay_batch=replay,
         rollout="padded",  # the packed path's own learning tests are in test_gfn_packed.py
     )
-    train = jax.jit(make_train(cfg))
+    train = jax.jit(make_train(cfg).train)
     _, m = train(jax.random.key(0), GFNHParams(lr=1e-3, logz_lr=0.1))
     tv, err = float(m["eval/tv"][-1]), float(m["eval/logz_err"][-1])
     first_tv = float(m["eval/tv"][0])
@@ -56,7 +56,7 @@ def test_invalid_config_raises_before_compiling():
 def test_vmap_over_hparams_equals_single_runs_and_no_retrace():
     cfg = GFNConfig(env_kwargs=(("dim", 2), ("height", 4)), loss="subtb", batch_size=4,
                     num_iterations=20, hidden=(16,))
-    train = make_train(cfg)
+    train = make_train(cfg).train
     traces = []
 
     def counted(key, hp):

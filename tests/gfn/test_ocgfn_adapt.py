@@ -20,7 +20,7 @@ from lfx.gfn.ocgfn_adapt import (
     AdaptHParams,
     direct_conversion,
     edge_outcome_mask,
-    make_adapt,
+    make_train,
     outcome_targets,
     predictor_loss,
     q_log_prob,
@@ -138,8 +138,8 @@ def test_short_predictor_run_closes_the_gap_to_the_exact_marginal():
     dag, ys, F, E, _ = _setup(env, ep)
     apply = table_conditional_policy(dag, F, E, ys)
     cfg = AdaptConfig(batch_size=16, num_iterations=400, hidden=(64, 64), num_outcomes=4, eval_every=399)
-    adapt = make_adapt(cfg, env, ep, apply, dag)
-    _, m = jax.jit(adapt)(jax.random.key(0), None, AdaptHParams(lr=3e-3))
+    adapt = make_train(cfg, env, ep, apply, dag)
+    _, m = jax.jit(adapt.train)(jax.random.key(0), AdaptHParams(lr=3e-3), None)
     tv = np.asarray(m["eval/tv"])
     tv = tv[~np.isnan(tv)]
     assert tv[0] > 0.3, tv  # untrained sampler: far from R / Z
@@ -149,9 +149,9 @@ def test_short_predictor_run_closes_the_gap_to_the_exact_marginal():
 def test_invalid_adaptation_settings_are_rejected_early():
     env, ep = make_hypergrid(2, 4)
     with pytest.raises(ValueError, match="num_outcomes"):
-        make_adapt(AdaptConfig(num_outcomes=0), env, ep, None)
+        make_train(AdaptConfig(num_outcomes=0), env, ep, None)
     with pytest.raises(ValueError, match="needs `dag`"):
-        make_adapt(AdaptConfig(eval_every=10), env, ep, None)
+        make_train(AdaptConfig(eval_every=10), env, ep, None)
 
     class NoStructure(GFNEnv):
         vocab, obj_size = 2, 1
@@ -160,4 +160,4 @@ def test_invalid_adaptation_settings_are_rejected_early():
             return jnp.zeros((1,), jnp.int32)
 
     with pytest.raises(ValueError, match="reachability"):
-        make_adapt(AdaptConfig(), NoStructure(), None, None)
+        make_train(AdaptConfig(), NoStructure(), None, None)
