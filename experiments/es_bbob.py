@@ -194,4 +194,4 @@ def _killing(fn, limit: int):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

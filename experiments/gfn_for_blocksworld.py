@@ -29,8 +29,6 @@ from lfx.gfn.for_experiment import BlocksworldProblems, FoRComparison, train_met
 from lfx.gfn.for_train import make_train, method_setup
 
 FLAGS = cli.define_flags("gfn_for_blocksworld.py:default")
-for _name in ("config", "workdir", "resume", "print_config"):
-    flags.declare_key_flag(_name)
 flags.DEFINE_integer("stop_after", None, "Testing hook: stop once this many iterations of the run "
                      "being trained are done, as if it had been killed.")
 
@@ -106,4 +104,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -30,8 +30,6 @@ from lfx.gfn.for_train import method_setup
 from lfx.gfn.game24 import solutions_bruteforce
 
 FLAGS = cli.define_flags("gfn_for_game24.py:default")
-for _name in ("config", "workdir", "resume", "print_config"):
-    flags.declare_key_flag(_name)
 flags.DEFINE_integer("stop_after", None, "Testing hook: stop once this many iterations of the run "
                      "being trained are done, as if it had been killed.")
 
@@ -98,4 +96,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

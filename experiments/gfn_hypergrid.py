@@ -41,8 +41,6 @@ from lfx.gfn import train as gfn_train
 from lfx.gfn.experiment import HypergridLosses, as_dict, run_recipe, sub_runs_have_checkpoints
 
 FLAGS = cli.define_flags("gfn_hypergrid.py:quick", sweep=True)
-for _name in ("config", "workdir", "resume", "print_config", "sweep"):
-    flags.declare_key_flag(_name)  # listed by --help of this script, not only --helpfull
 flags.DEFINE_integer("stop_after", None, "Testing hook: stop once this many iterations of the loss "
                      "being trained are done, as if the run had been killed.")
 FINAL = ("eval/tv", "eval/jsd", "eval/logz_err", "train/modes_found")
@@ -150,4 +148,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

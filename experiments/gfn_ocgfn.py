@@ -53,8 +53,6 @@ from lfx.gfn.networks import PolicyOutput
 from lfx.gfn.rollout import forward_rollout
 
 FLAGS = cli.define_flags("gfn_ocgfn.py:hypergrid")
-for _name in ("config", "workdir", "resume", "print_config"):
-    flags.declare_key_flag(_name)
 flags.DEFINE_integer("stop_after", None, "Testing hook: stop once this many iterations of the run "
                      "being trained are done, as if it had been killed.")
 
@@ -323,4 +321,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -6,6 +6,7 @@
     python experiments/ppo.py --sweep="lr=1e-4,2.5e-4,1e-3;ent_coef=0.0,0.01"
     python experiments/ppo.py --workdir=runs/ppo_cartpole --resume   # continue a killed run
     python experiments/ppo.py --print_config                    # every field, resolved
+    LFX_DISTRIBUTED=1 python experiments/ppo.py --shard --workdir=...  # per process (SCALING.md)
 
 Writes `<workdir>/metrics.jsonl|csv` (one row per setting, seed and update), `summary.json` (per
 setting), `learning_curve.png`, and orbax checkpoints every `config.checkpoint_every` updates.
@@ -65,7 +66,7 @@ def main(argv):
     wd = cli.open_workdir(f"ppo_{static.env_name}", run_config)
     writer = MetricWriter(wd.path, batch_names=("setting", "seed"),
                           steps_per_update=static.batch_size, tensorboard=FLAGS.tensorboard,
-                          wandb=FLAGS.wandb)
+                          wandb=FLAGS.wandb, primary=wd.primary)
     keys = jax.random.split(jax.random.key(run_cfg.seed), run_cfg.num_seeds)
     shard = (lambda s: parallel.shard_population(s, parallel.make_mesh(), axis=1)) if FLAGS.shard \
         else None
@@ -80,7 +81,7 @@ def main(argv):
             _, metrics = run_chunked(
                 init, run, total_updates=num_updates, chunk_size=run_cfg.chunk_size, workdir=wd,
                 checkpoint_every=run_cfg.checkpoint_every, keep_checkpoints=run_cfg.keep_checkpoints,
-                writer=writer, progress=FLAGS.progress, on_chunk=warn_on_kl,
+                writer=writer, progress=FLAGS.progress, on_chunk=warn_on_kl, place=shard,
             )
         finally:
             writer.close()
@@ -99,10 +100,12 @@ def main(argv):
                   f"mean {final.mean():.1f} +- {final.std():.1f}, median {np.median(final):.1f}")
         wd.write_json("summary.json", {"env": static.env_name, "env_steps": int(steps[-1]),
                                        "runs": summary})
+        if not wd.primary:  # of several processes, process 0 writes
+            return
         png = plot_learning_curves(curves, wd.file("learning_curve.png"),
                                    title=f"PPO on {static.env_name} (mean +- std over seeds)")
     print(f"Wrote {png} and {writer.jsonl_path}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -27,8 +27,6 @@ from lfx.experiment import CellLog, ConfigError, cli
 from lfx.qd import comparison as qdc
 
 FLAGS = cli.define_flags("qd_sparse.py:es_sweep")
-for _name in ("config", "workdir", "resume", "print_config"):
-    flags.declare_key_flag(_name)
 _SIGMAS = flags.DEFINE_list("es_sigmas", ["0.02", "0.05", "0.1", "0.3", "1.0"],
                             "OpenAI-ES perturbation std values (hparams.es_sigma)")
 _LRS = flags.DEFINE_list("es_lrs", ["0.01", "0.05"], "OpenAI-ES Adam learning rates (hparams.es_lr)")
@@ -71,4 +69,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -23,8 +23,6 @@ from lfx.qd.reach import ReachConfig, random_reach
 from lfx.qd.task import make_task
 
 FLAGS = cli.define_flags("qd_random_reach.py:curling")
-for _name in ("config", "workdir", "resume", "print_config"):
-    flags.declare_key_flag(_name)
 
 
 def main(argv):
@@ -54,4 +52,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -26,8 +26,6 @@ from lfx.qd import comparison as qdc
 from lfx.qd.plots import plot_comparison
 
 FLAGS = cli.define_flags("qd_sparse.py:curling", sweep=True)
-for _name in ("config", "workdir", "resume", "print_config", "sweep"):
-    flags.declare_key_flag(_name)  # so --help (not only --helpfull) lists the config's fields
 _STOP_AFTER = flags.DEFINE_integer("stop_after", None, "Testing hook: stop the first scan algorithm "
                                    "after this many generations (a killed run).")
 
@@ -68,4 +66,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

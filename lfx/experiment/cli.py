@@ -8,23 +8,27 @@
 Flags: `--config` (an ml_collections config file under experiments/configs, `path:variant`; its
 fields, listed in `--help`, are set with `--config.<field>=<value>`), `--workdir` (default: a new
 `runs/<name>_<time>`), `--resume`, `--print_config`, `--progress`, `--tensorboard`, `--wandb`,
-`--shard`, `--distributed`, and with `sweep=True` `--sweep="lr=1e-4,1e-3;ent_coef=0,0.01"`.
+`--shard`, and with `sweep=True` `--sweep="lr=1e-4,1e-3;ent_coef=0,0.01"`. Several processes
+(multi-host) are set up by `LFX_DISTRIBUTED=1` at `import lfx`, not by a flag (docs/SCALING.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib.util
 import itertools
 import os
 import sys
 from typing import Any
 
-from absl import flags
+import jax
+from absl import app, flags
+from jax.experimental import multihost_utils
 from ml_collections import config_flags
 
 from lfx.experiment.config import ConfigError, describe_fields
-from lfx.experiment.workdir import Workdir
+from lfx.experiment.workdir import Workdir, WorkdirError
 
 CONFIG_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "experiments",
@@ -63,7 +67,10 @@ def define_flags(default_config: str, *, sweep: bool = False, workdir_help: str 
     """Defines the shared flags (see the module doc) in the calling script; returns `FLAGS`."""
     path, _, variant = default_config.partition(":")
     default = os.path.join(CONFIG_DIR, path) + (f":{variant}" if variant else "")
-    config_flags.DEFINE_config_file("config", default, _config_help(default_config))
+    try:  # config_flags applies --config.<field> overrides from sys.argv right here
+        config_flags.DEFINE_config_file("config", default, _config_help(default_config))
+    except (AttributeError, KeyError) as err:
+        _unknown_field_exit(err, sys.argv, default)
     flags.DEFINE_string("workdir", None, workdir_help or
                         "Output folder (default: a new runs/<name>_<time>). Never overwritten.")
     flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its newest checkpoint.")
@@ -72,17 +79,48 @@ def define_flags(default_config: str, *, sweep: bool = False, workdir_help: str 
     flags.DEFINE_bool("tensorboard", False, "Also write TensorBoard summaries (extra 'tensorboard').")
     flags.DEFINE_enum("wandb", "", ["", "offline", "online"],
                       "Also log to Weights & Biases (extra 'wandb'); 'offline' writes locally.")
-    flags.DEFINE_bool("shard", False, "Shard the seed axis over all devices.")
-    flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() first (multi-host).")
+    flags.DEFINE_bool("shard", False, "Shard the seed axis over all devices; with LFX_DISTRIBUTED=1 "
+                      "in the environment, over those of every process (docs/SCALING.md).")
     if sweep:
         flags.DEFINE_string(
             "sweep", "", 'Grid over traced HParams, e.g. "lr=1e-4,2.5e-4;ent_coef=0.0,0.01" '
             "(one vmapped call).")
     # absl's --help lists the main module's key flags: make every shared flag one.
     for name in ("config", "workdir", "resume", "print_config", "progress", "tensorboard", "wandb",
-                 "shard", "distributed") + (("sweep",) if sweep else ()):
+                 "shard") + (("sweep",) if sweep else ()):
         FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
     return FLAGS
+
+
+def _unknown_field_exit(err: Exception, argv: list[str], default_spec: str) -> None:
+    """Exits with a plain message for an override of a field the config does not have."""
+    overrides = [a[2:].split("=", 1)[0] for a in argv[1:] if a.startswith("--config.")]
+    spec = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")), default_spec)
+    try:
+        known = [line.split(" = ")[0] for line in describe_fields(load_config(spec))]
+    except Exception:  # noqa: BLE001 (the message below still names the field)
+        known = []
+    name = next((o for o in overrides if o not in known), None)
+    if name is None:
+        raise err
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join('--' + c for c in close)}?" if close else ""
+    sys.stderr.write(f"FATAL Flags parsing error: unknown config field --{name}.{hint} "
+                     f"--print_config lists every field.\n")
+    sys.exit(1)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parser, with an unknown `--config.<field>` named plainly (with close matches)."""
+    try:
+        return FLAGS(argv)
+    except (AttributeError, KeyError) as err:
+        _unknown_field_exit(err, argv, FLAGS["config"].default)
+
+
+def run(main) -> None:
+    """`absl.app.run(main)` with `parse_flags` (use this as every script's last line)."""
+    app.run(main, flags_parser=parse_flags)
 
 
 def get_config():
@@ -91,16 +129,22 @@ def get_config():
     if FLAGS.print_config:
         print("\n".join(describe_fields(c)))
         sys.exit(0)
-    if FLAGS.distributed:
-        from lfx import parallel  # noqa: PLC0415
-
-        parallel.initialize_distributed()
     return c
 
 
 def open_workdir(name: str, run_config: Any, **kwargs) -> Workdir:
-    """`Workdir.open(--workdir, run_config, name=name, resume=--resume)`; prints where it is."""
-    wd = Workdir.open(FLAGS.workdir, run_config, name=name, resume=FLAGS.resume, **kwargs)
+    """`Workdir.open(--workdir, run_config, name=name, resume=--resume)`; prints where it is.
+
+    Of several processes only process 0 is `primary` (locks and writes the folder); they must all
+    be given the same `--workdir`, on a filesystem they share.
+    """
+    if jax.process_count() > 1 and not FLAGS.workdir:
+        raise WorkdirError(f"{jax.process_count()} processes (LFX_DISTRIBUTED=1) need one "
+                           f"--workdir, the same for all and on a filesystem they share.")
+    wd = Workdir.open(FLAGS.workdir, run_config, name=name, resume=FLAGS.resume,
+                      primary=jax.process_index() == 0, **kwargs)
+    if jax.process_count() > 1:  # every process has checked the folder before anything is written
+        multihost_utils.sync_global_devices("lfx.cli.open_workdir")
     print(f"Workdir: {wd.path}" + (" (resuming)" if wd.resuming else ""), flush=True)
     return wd
 
