@@ -7,8 +7,8 @@
 Each case runs in a fresh subprocess and is judged on two things:
 
 * **clear error**: the run exits non-zero and its last line is an error of a kind that says what to
-  change (ValueError and its subclasses ConfigError / WorkdirError / CheckpointError, FileNotFoundError,
-  ImportError, absl's flag-parsing error), not a raw KeyError / IndexError / TypeError /
+  change (ValueError and its subclasses ConfigError / WorkdirError / CheckpointError, lfx's own
+  errors, FileNotFoundError, ImportError, absl's flag-parsing error), not a raw KeyError / IndexError / TypeError /
   ZeroDivisionError / JSONDecodeError / TensorStore error from deep inside a library; and its
   message contains the case's expected phrase. Fault cases that must *recover* (a corrupted newest
   checkpoint) instead expect exit 0 and the phrase in the output.
@@ -38,7 +38,7 @@ CLEAR = re.compile(
     r"^(?:[\w.]*\.)?(ValueError|ConfigError|WorkdirError|WorkdirLockedError|CheckpointError|"
     r"CheckpointMismatchError|FileNotFoundError|ImportError|ModuleNotFoundError|"
     r"NonFiniteMetricError|FlagsError|IllegalFlagValueError|UnrecognizedFlagError)\b|"
-    r"FATAL Flags parsing error|^ERROR: |Unknown command line flag"
+    r"FATAL Flags parsing error|^ERROR: |Unknown command line flag|^lfx\.[\w.]+Error:"
 )
 
 

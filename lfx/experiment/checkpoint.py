@@ -11,6 +11,11 @@ array file, a missing `_METADATA` or a mismatched structure is found before the 
 anything; a bad checkpoint is reported and the previous one is tried. `like` is usually
 `jax.eval_shape(init)`: the structure, shapes and dtypes of the state, at no compile cost. Typed PRNG
 keys are stored as their key data and re-wrapped with the key type of `like`.
+
+Several processes (multi-host): every process calls `save` and `restore_latest` alike. `save`
+gathers the whole state on every process (`parallel.allgather`, a collective) and orbax writes those
+NumPy arrays from process 0 only, with its own barriers; `restore_latest` reads the whole state on
+every process from the (shared) folder, for the caller to place on devices again.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
+
+from lfx import parallel
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +44,9 @@ def _is_key(x: Any) -> bool:
 
 
 def _flatten(tree: Any) -> dict[str, np.ndarray]:
-    leaves = jax.tree.leaves(tree)
-    return {
-        f"leaf_{i:05d}": np.asarray(jax.random.key_data(x) if _is_key(x) else x)
-        for i, x in enumerate(leaves)
-    }
+    # allgather: np.asarray of each leaf (typed keys as key data), whole even when split over hosts.
+    leaves = parallel.allgather(jax.tree.leaves(tree))
+    return {f"leaf_{i:05d}": x for i, x in enumerate(leaves)}
 
 
 def _unflatten(flat: dict[str, np.ndarray], like: Any, where: str) -> Any:
@@ -113,13 +119,16 @@ class Checkpoints:
     def _set_aside(self, steps: list[int]) -> str:
         """Moves unusable checkpoints out of the manager's way (kept, never deleted)."""
         aside = self.directory + ".unusable"
-        os.makedirs(aside, exist_ok=True)
-        for step in steps:
-            target = os.path.join(aside, str(step))
-            i = 1
-            while os.path.exists(target):
-                target, i = os.path.join(aside, f"{step}_{i}"), i + 1
-            os.replace(os.path.join(self.directory, str(step)), target)
+        if jax.process_index() == 0:  # of several processes (a shared folder): the first moves
+            os.makedirs(aside, exist_ok=True)
+            for step in steps:
+                target = os.path.join(aside, str(step))
+                i = 1
+                while os.path.exists(target):
+                    target, i = os.path.join(aside, f"{step}_{i}"), i + 1
+                os.replace(os.path.join(self.directory, str(step)), target)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices("lfx.checkpoint.set_aside")
         self._mgr.reload()
         return aside
 

@@ -16,6 +16,12 @@ Two shapes of run, one set of guarantees (see `lfx.experiment.workdir` for the f
 `recipe_functions` builds `init`/`run` for any family's recipe (`make_train(config) -> Recipe` with
 `init(key, hparams, *args)`, `run(state, hparams, *args, num_updates=n)`), vmapped over hyperparameter
 settings x seeds: one jitted call trains the whole grid.
+
+Several processes (multi-host, `LFX_DISTRIBUTED=1`): every process runs the same `run_chunked`. The
+metrics of each chunk are gathered whole on every process (`parallel.allgather`), so NaN checks,
+`on_chunk` and `should_stop` (process 0's answer) decide alike; only the primary process's
+`Workdir` / `MetricWriter` write, and checkpoints hold the whole state (`lfx.experiment.checkpoint`),
+restored on every process and placed on devices again with `place`.
 """
 
 from __future__ import annotations
@@ -28,8 +34,10 @@ from typing import Any, Callable, Iterable
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
+from lfx import parallel
 from lfx.experiment.checkpoint import Checkpoints
 from lfx.experiment.config import ConfigError
 from lfx.experiment.metrics import MetricWriter
@@ -105,6 +113,8 @@ def run_chunked(
     progress_metric: str = "train/episode_return",
     on_chunk: Callable[[dict[str, np.ndarray], int], None] | None = None,
     stop_after: int | None = None,
+    should_stop: Callable[[int], bool] | None = None,
+    place: Callable[[Any], Any] | None = None,
 ) -> tuple[Any, dict[str, np.ndarray]]:
     """Runs `init()` then `run(state, n)` chunks until `total_updates` updates are done.
 
@@ -125,6 +135,12 @@ def run_chunked(
       progress: show a tqdm bar; `progress_metric`'s mean over the batch is its postfix.
       on_chunk: `f(metrics, updates_done)` after each chunk (e.g. a warning on a huge KL).
       stop_after: stop once this many updates are done (a killed run, in tests).
+      should_stop: `f(updates_done) -> bool` after each chunk; True saves a checkpoint (when a
+        workdir is given) and stops cleanly, e.g. at a wall-time budget; `--resume` continues.
+        Of several processes, process 0's answer counts.
+      place: `f(state) -> state` applied to a restored state (host arrays), e.g. the `shard` given
+        to `recipe_functions`, so a resumed run sits on the devices like a fresh one; needed when
+        the state is split over several processes.
 
     Returns:
       (final state, metrics as NumPy arrays `[*batch, updates done]`).
@@ -142,6 +158,8 @@ def run_chunked(
         restored = ckpts.restore_latest(jax.eval_shape(init))
         if restored is not None:
             done, state, hist = restored
+            if place is not None:
+                state = place(state)
             history = {k: [v] for k, v in hist.items()}
             if writer is not None:
                 writer.rewrite(hist)
@@ -154,14 +172,17 @@ def run_chunked(
     def concat() -> dict[str, np.ndarray]:
         return {k: np.concatenate(v, axis=-1) for k, v in history.items()}
 
-    bar = tqdm(total=total_updates, initial=done, disable=not progress, unit="upd", leave=True)
+    multi = jax.process_count() > 1
+    bar = tqdm(total=total_updates, initial=done, disable=not progress or jax.process_index() > 0,
+               unit="upd", leave=True)
     last_saved = done
     target = total_updates if stop_after is None else min(stop_after, total_updates)
     try:
         while done < target:
             n = min(chunk_size, target - done)
             state, metrics = run(state, n)
-            metrics = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+            metrics = parallel.allgather(metrics) if multi else jax.device_get(metrics)
+            metrics = {k: np.asarray(v) for k, v in metrics.items()}
             if nan_check:
                 bad = _first_non_finite(metrics, done, batch_names)
                 if bad is not None:
@@ -184,9 +205,14 @@ def run_chunked(
             if on_chunk is not None:
                 on_chunk(metrics, done)
             due = checkpoint_every > 0 and done - last_saved >= checkpoint_every
-            if ckpts is not None and (due or done == total_updates):
+            stop = should_stop is not None and done < target and should_stop(done)
+            if multi and should_stop is not None:  # one decision for all (collective)
+                stop = bool(multihost_utils.broadcast_one_to_all(np.asarray(stop)))
+            if ckpts is not None and (due or done == total_updates or stop) and last_saved != done:
                 ckpts.save(done, state, concat())
                 last_saved = done
+            if stop:
+                break
     finally:
         bar.close()
     return state, concat()

@@ -5,7 +5,9 @@ writers never average over the batch: `metrics.jsonl` and `metrics.csv` hold one
 and update, `{"step": t, "setting": h, "seed": s, "train/lr": ..., ...}`, so each setting's and each
 seed's curve can be read back separately (`read_rows`, `curves`). TensorBoard (extra `tensorboard`)
 gets one series per setting (`<metric>/setting_<h>`, the mean over seeds); Weights & Biases (extra
-`wandb`, offline by default) one logged dict per update with the same per-setting keys.
+`wandb`, offline by default) one logged dict per update with the same per-setting keys. Of several
+processes only the primary one writes (`primary=Workdir.primary`; by default jax process 0); the
+others' writers do nothing.
 """
 
 from __future__ import annotations
@@ -55,14 +57,22 @@ class MetricWriter:
     """Writes rows to `<dir>/metrics.jsonl` and `metrics.csv`, optionally TensorBoard / W&B."""
 
     def __init__(self, directory: str, *, batch_names: tuple[str, ...] = (),
-                 steps_per_update: int = 0, tensorboard: bool = False, wandb: str = ""):
-        os.makedirs(directory, exist_ok=True)
+                 steps_per_update: int = 0, tensorboard: bool = False, wandb: str = "",
+                 primary: bool | None = None):
         self.jsonl_path = os.path.join(directory, "metrics.jsonl")
         self.csv_path = os.path.join(directory, "metrics.csv")
         self.batch_names = tuple(batch_names)
         self.steps_per_update = steps_per_update
+        if primary is None:
+            import jax  # noqa: PLC0415 (only here: the rest of this module is NumPy)
+
+            primary = jax.process_index() == 0
+        self.primary = primary
         self._tb = None
         self._wandb = None
+        if not primary:
+            return
+        os.makedirs(directory, exist_ok=True)
         if tensorboard:
             try:
                 from tensorboardX import SummaryWriter  # noqa: PLC0415
@@ -83,6 +93,8 @@ class MetricWriter:
 
     def write(self, metrics: dict[str, np.ndarray], first_step: int) -> None:
         """Appends the rows of one chunk `[*batch, n]` whose first update is `first_step + 1`."""
+        if not self.primary:
+            return
         new = rows(metrics, self.batch_names, first_step, self.steps_per_update)
         if not new:
             return
@@ -91,6 +103,8 @@ class MetricWriter:
 
     def rewrite(self, history: dict[str, np.ndarray]) -> None:
         """Replaces the files by the rows of `history` (on resume: exactly the restored updates)."""
+        if not self.primary:
+            return
         for path in (self.jsonl_path, self.csv_path):
             if os.path.exists(path):
                 os.remove(path)

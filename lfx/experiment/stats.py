@@ -14,7 +14,7 @@ that 0 is random and 1 is a reference. The statistics also accept leading batch 
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -275,7 +275,7 @@ def plot_aggregate(
     colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     fig = Figure(figsize=(3.4 * len(metrics), 0.45 * len(names) + 1.2))
     axes = fig.subplots(1, len(metrics), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes[0], metrics, strict=True):
         for row, name in enumerate(names):
             point, low, high = results[name][metric]
             color = colors[row % len(colors)]

@@ -15,6 +15,11 @@
 While the run lives, `<workdir>/.lock` is held with `fcntl.flock`; a second run on the same folder is
 refused with the holder's pid, host, start time and command. `path=None` gives a fresh timestamped
 folder `runs/<name>_<YYYYmmdd-HHMMSS>` (suffixed if it exists).
+
+Of several processes of one run (multi-host), one is `primary=True` (jax process 0): it alone takes
+the lock and writes. The others open the same folder with `primary=False`: they make the same
+checks, read-only, so they take the same decision (or raise the same error), and never write;
+`write_json` does nothing there.
 """
 
 from __future__ import annotations
@@ -70,11 +75,13 @@ def _has_results(path: str) -> list[str]:
 class Workdir:
     """An opened, locked work directory. Use `Workdir.open`; call `close()` (or use `with`)."""
 
-    def __init__(self, path: str, run_config: Any, lock_fd: int, resuming: bool):
+    def __init__(self, path: str, run_config: Any, lock_fd: int | None, resuming: bool,
+                 primary: bool = True):
         self.path = path
         self.run_config = run_config
         self._lock_fd = lock_fd
         self.resuming = resuming
+        self.primary = primary
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
@@ -86,7 +93,7 @@ class Workdir:
     @classmethod
     def open(
         cls, path: str | None, run_config: Any, *, name: str = "run", resume: bool = False,
-        has_checkpoints=None,
+        has_checkpoints=None, primary: bool = True,
     ) -> "Workdir":
         """Opens (creating if needed) and locks a work directory for a run; see the module doc.
 
@@ -96,14 +103,18 @@ class Workdir:
           name: stem of the default folder name.
           resume: continue the checkpoints of the same configuration.
           has_checkpoints: `f(path) -> bool`; default: a non-empty `checkpoints/` sub-folder.
+          primary: False for the non-writing processes of a multi-process run (see the module doc):
+            no folder is created, no lock taken, no `run.json` written.
         """
         if resume and path is None:
             raise WorkdirError("--resume needs the --workdir of the run to continue.")
         path = os.path.abspath(path or default_workdir(name))
         if os.path.exists(path) and not os.path.isdir(path):
             raise WorkdirError(f"--workdir {path} exists and is not a folder.")
-        os.makedirs(path, exist_ok=True)
-        lock_fd = cls._lock(path)
+        lock_fd = None
+        if primary:
+            os.makedirs(path, exist_ok=True)
+            lock_fd = cls._lock(path)
         try:
             config = jsonable(run_config)
             ckpt_dir = os.path.join(path, "checkpoints")
@@ -141,15 +152,16 @@ class Workdir:
                     f"{path} holds results ({', '.join(results)}) but no checkpoint to continue "
                     f"from; choose another --workdir so they are not overwritten."
                 )
-            if saved != config:
+            if saved != config and primary:
                 tmp = meta + ".tmp"
                 with open(tmp, "w") as f:
                     json.dump(config, f, indent=1, sort_keys=True)
                 os.replace(tmp, meta)
         except BaseException:
-            os.close(lock_fd)
+            if lock_fd is not None:
+                os.close(lock_fd)
             raise
-        return cls(path, config, lock_fd, resuming=has_ckpt and resume)
+        return cls(path, config, lock_fd, resuming=has_ckpt and resume, primary=primary)
 
     @staticmethod
     def _lock(path: str) -> int:
@@ -187,8 +199,13 @@ class Workdir:
         self.close()
 
     def write_json(self, name: str, obj: Any) -> str:
-        """Writes `<workdir>/<name>` atomically (a temporary file, then a rename)."""
+        """Writes `<workdir>/<name>` atomically (a temporary file, then a rename); returns its path.
+
+        Only the primary process writes; the others return the path and write nothing.
+        """
         path = self.file(name)
+        if not self.primary:
+            return path
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=1, default=str)
