@@ -93,7 +93,7 @@ class Workdir:
     @classmethod
     def open(
         cls, path: str | None, run_config: Any, *, name: str = "run", resume: bool = False,
-        has_checkpoints=None, primary: bool = True,
+        has_checkpoints=None, primary: bool | None = None,
     ) -> "Workdir":
         """Opens (creating if needed) and locks a work directory for a run; see the module doc.
 
@@ -103,9 +103,14 @@ class Workdir:
           name: stem of the default folder name.
           resume: continue the checkpoints of the same configuration.
           has_checkpoints: `f(path) -> bool`; default: a non-empty `checkpoints/` sub-folder.
-          primary: False for the non-writing processes of a multi-process run (see the module doc):
+          primary: False for the non-writing processes of a multi-process run (see the module doc;
+            default: whether this is jax process 0):
             no folder is created, no lock taken, no `run.json` written.
         """
+        if primary is None:
+            import jax  # noqa: PLC0415 (only here: opening a folder needs no device otherwise)
+
+            primary = jax.process_index() == 0
         if resume and path is None:
             raise WorkdirError("--resume needs the --workdir of the run to continue.")
         path = os.path.abspath(path or default_workdir(name))
