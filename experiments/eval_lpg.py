@@ -11,7 +11,9 @@ For each run (a workdir of experiments/meta_lpg.py) and for the randomly initial
   3. transfer: fresh agents on --transfer_env (a MinAtar game; flattened observations, MLP agent)
      trained with each network for --transfer_updates updates, against PPO on the same number of
      environment steps (PureJaxRL's MinAtar settings), --num_seeds seeds.
-Writes `<workdir>/lpg_report.json`, `lpg_report.md` and `targets_over_lifetime.png`.
+Each measurement (network x {targets, grid rate at each N, transfer}, and PPO's transfer) is one
+cell of `<workdir>/results.jsonl` (`lfx.experiment.CellLog`): a killed run continued with `--resume`
+skips the finished ones. Then `lpg_report.json`, `lpg_report.md` and `targets_over_lifetime.png`.
 """
 
 from __future__ import annotations
@@ -23,21 +25,19 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import numpy as np
+from absl import app, flags, logging
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from lfx.experiment import CellLog, ConfigError, RunConfig, cli, from_configdict
+from lfx.meta import lpg, lpg_analysis, lpg_train
+from lfx.rl import ppo
 
-from lfx.meta import lpg, lpg_analysis  # noqa: E402
-from lfx.rl import ppo  # noqa: E402
-
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(os.path.dirname(__file__), "configs", "meta_lpg.py:ta_lpg_es"),
-    "The meta_lpg config the runs were trained with (network and agent shapes).")
+FLAGS = cli.define_flags(
+    "meta_lpg.py:ta_lpg_es",
+    workdir_help="Output folder (default: a new runs/eval_lpg_<time>); the meta_lpg --config the "
+                 "runs were trained with gives the network and agent shapes.")
 _RUNS = flags.DEFINE_string("runs", "", "Comma-separated name=workdir of experiments/meta_lpg.py runs.")
-_WORKDIR = flags.DEFINE_string("workdir", "runs/eval_lpg", "Output folder.")
 _NUM_BATCHES = flags.DEFINE_integer("num_batches", 16, "Agents/levels for the target variation.")
 _NUM_LEVELS = flags.DEFINE_integer("num_levels", 32, "Held-out grid-world levels for the reward rate.")
 _TRANSFER_ENV = flags.DEFINE_string("transfer_env", "Breakout-MinAtar", "Transfer environment ('' = skip).")
@@ -52,22 +52,29 @@ _LIFETIMES = flags.DEFINE_string(
 
 
 def parse_lifetimes(text: str) -> list[int]:
-    """--lifetimes as a list of positive ints; raises ValueError before anything compiles."""
+    """--lifetimes as a list of positive ints; raises ConfigError before anything compiles."""
     try:
         out = [int(n) for n in filter(None, text.split(","))]
     except ValueError:
-        raise ValueError(f"--lifetimes must be comma-separated integers, got {text!r}.") from None
+        raise ConfigError(f"--lifetimes must be comma-separated integers, got {text!r}.") from None
     if any(n < 1 for n in out):
-        raise ValueError(f"--lifetimes must be positive numbers of agent updates, got {out}.")
+        raise ConfigError(f"--lifetimes must be positive numbers of agent updates, got {out}.")
     return out
 
 
-def grid_config(c) -> lpg.LPGConfig:
-    return lpg.LPGConfig(
-        hidden_size=c.hidden_size, temporally_aware=c.temporally_aware, env_name=c.env_name,
-        random_levels=c.random_levels, num_envs=c.num_envs, num_steps=c.num_steps,
-        max_updates=c.max_updates, agent_hidden=c.agent_hidden, agent_lr=c.agent_lr,
-    )
+def parse_runs(text: str) -> dict[str, str]:
+    """--runs "name=workdir,..." -> {name: params.npz path}; refuses a malformed or missing run."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        name, sep, path = item.partition("=")
+        if not sep or not name or name in ("init", "ppo") or name in out:
+            raise ConfigError(f"--runs entry {item!r} must be name=workdir with a new name (not "
+                              f"'init' or 'ppo').")
+        if not os.path.exists(os.path.join(path, "params.npz")):
+            raise ConfigError(f"--runs {name}={path}: no params.npz there (a finished "
+                              f"experiments/meta_lpg.py workdir).")
+        out[name] = os.path.join(path, "params.npz")
+    return out
 
 
 @functools.lru_cache(maxsize=16)
@@ -92,65 +99,96 @@ def grid_reward_rate(cfg, params, key, num, lifetime=None):
 def transfer_returns(cfg, params, key, num_seeds):
     """Final episode return (last 10% of updates) of LPG-driven agents on the transfer env [S]."""
     _, m = _train_fn(cfg, False)(jax.random.split(key, num_seeds), params)
-    return np.asarray(lpg.masked_final_mean(m["train/episode_return"], m["train/active"], 0.1))
+    return np.asarray(lpg.masked_final_mean(m["train/episode_return"], m["train/active"], 0.1)).tolist()
 
 
 def ppo_returns(env_name, total_steps, key, num_seeds):
     """PPO (PureJaxRL's MinAtar settings: 64-64 ReLU MLP, lr 5e-3) on the same env steps [S]."""
     cfg = ppo.PPOConfig(env_name=env_name, num_envs=64, num_steps=128, total_timesteps=total_steps,
                         num_minibatches=8, activation="relu")
-    _, m = jax.jit(jax.vmap(ppo.make_train(cfg), in_axes=(0, None)))(
+    _, m = jax.jit(jax.vmap(ppo.make_train(cfg).train, in_axes=(0, None)))(
         jax.random.split(key, num_seeds), ppo.HParams(lr=5e-3))
     curves = np.asarray(m["train/episode_return"])
     w = max(1, int(round(0.1 * curves.shape[-1])))
-    return curves[:, -w:].mean(-1)
+    return curves[:, -w:].mean(-1).tolist()
 
 
 def main(argv):
     del argv
-    c = _CONFIG.value
+    logging.set_verbosity(logging.WARNING)
+    c = cli.get_config()
+    static, run_cfg, _ = from_configdict(c, lpg_train.MetaLPGConfig, RunConfig,
+                                         hparams=lpg_train.hparams_class(c.get("estimator", "es")))
     lifetimes = parse_lifetimes(_LIFETIMES.value)
-    os.makedirs(_WORKDIR.value, exist_ok=True)
-    cfg = grid_config(c)
-    init = lpg.init_lpg(jax.random.key(c.seed + 1), cfg)  # the initialisation meta_lpg.py starts from
+    runs = parse_runs(_RUNS.value)
+    for name, value in (("num_batches", _NUM_BATCHES.value), ("num_levels", _NUM_LEVELS.value),
+                        ("num_seeds", _NUM_SEEDS.value), ("transfer_updates", _TRANSFER_UPDATES.value)):
+        if value < 1 or (name in ("num_levels", "num_seeds") and value < 2):
+            raise ConfigError(f"--{name} must be >= {2 if name in ('num_levels', 'num_seeds') else 1} "
+                              f"(a standard error needs two), got {value}.")
+    cfg = static.lpg_config()
+    init = lpg_train.init_params(static, run_cfg.seed)  # the initialisation meta_lpg.py starts from
     nets = {"init": init}
-    for item in filter(None, _RUNS.value.split(",")):
-        name, path = item.split("=")
-        nets[name] = lpg_analysis.load_params(os.path.join(path, "params.npz"), init)
-    report = {"command": "python " + " ".join(sys.argv), "config": json.loads(c.to_json_best_effort())}
+    for name, path in runs.items():
+        nets[name] = lpg_analysis.load_params(path, init)
+    settings = {"config": dataclasses.asdict(static), "seed": run_cfg.seed, "runs": _RUNS.value,
+                **{f: FLAGS[f].value for f in ("num_batches", "num_levels", "transfer_env",
+                                               "transfer_updates", "transfer_num_envs",
+                                               "transfer_agent_hidden", "transfer_agent_lr",
+                                               "num_seeds", "lifetimes")}}
+    wd = cli.open_workdir("eval_lpg", settings, has_checkpoints=CellLog.has_cells)
+    report = {"command": "python " + " ".join(sys.argv), "config": settings["config"]}
     t0 = time.time()
+    cells = []
     for name, params in nets.items():
-        row = {}
         if cfg.temporally_aware:
-            row["targets"] = lpg_analysis.target_variation(cfg, params, jax.random.key(5), _NUM_BATCHES.value)
-        row["grid_reward_rate"] = grid_reward_rate(cfg, params, jax.random.key(777), _NUM_LEVELS.value)
+            cells.append((f"targets/{name}", lambda p=params: lpg_analysis.target_variation(
+                cfg, p, jax.random.key(5), _NUM_BATCHES.value)))
+        cells.append((f"grid_reward_rate/{name}", lambda p=params: grid_reward_rate(
+            cfg, p, jax.random.key(777), _NUM_LEVELS.value)))
         for n in lifetimes:
-            row[f"grid_reward_rate_N{n}"] = grid_reward_rate(
-                cfg, params, jax.random.key(777), _NUM_LEVELS.value, lifetime=n)
-        print(name, json.dumps({k: v for k, v in row.items() if k != "targets"}),
-              row.get("targets", {}).get("pi_hat_progress_variation"), f"({time.time() - t0:.0f}s)", flush=True)
-        report[name] = row
+            cells.append((f"grid_reward_rate_N{n}/{name}", lambda p=params, n=n: grid_reward_rate(
+                cfg, p, jax.random.key(777), _NUM_LEVELS.value, lifetime=n)))
+    tcfg = steps = None
     if _TRANSFER_ENV.value:
         tcfg = lpg.LPGConfig(
-            hidden_size=c.hidden_size, temporally_aware=c.temporally_aware, env_name=_TRANSFER_ENV.value,
-            num_envs=_TRANSFER_ENVS.value, num_steps=c.num_steps, max_updates=_TRANSFER_UPDATES.value,
-            agent_hidden=_TRANSFER_HIDDEN.value, agent_lr=_TRANSFER_LR.value)
+            hidden_size=static.hidden_size, temporally_aware=static.temporally_aware,
+            env_name=_TRANSFER_ENV.value, num_envs=_TRANSFER_ENVS.value, num_steps=static.num_steps,
+            max_updates=_TRANSFER_UPDATES.value, agent_hidden=_TRANSFER_HIDDEN.value,
+            agent_lr=_TRANSFER_LR.value)
         steps = tcfg.num_envs * tcfg.num_steps * tcfg.max_updates
-        report["transfer"] = {"env": _TRANSFER_ENV.value, "env_steps": steps, "num_seeds": _NUM_SEEDS.value}
         for name, params in nets.items():
-            r = transfer_returns(tcfg, params, jax.random.key(31), _NUM_SEEDS.value)
-            report["transfer"][name] = r.tolist()
-            print(f"transfer {name}: {r.mean():.2f} ± {r.std(ddof=1) / np.sqrt(len(r)):.2f} "
-                  f"({time.time() - t0:.0f}s)", flush=True)
-        r = ppo_returns(_TRANSFER_ENV.value, steps, jax.random.key(31), _NUM_SEEDS.value)
-        report["transfer"]["ppo"] = r.tolist()
-        print(f"transfer ppo: {r.mean():.2f} ± {r.std(ddof=1) / np.sqrt(len(r)):.2f}", flush=True)
-    report["wall_time_s"] = time.time() - t0
-    with open(os.path.join(_WORKDIR.value, "lpg_report.json"), "w") as f:
-        json.dump(report, f, indent=1)
-    write_markdown(report, nets, cfg)
-    if cfg.temporally_aware:
-        plot(report, nets)
+            cells.append((f"transfer/{name}", lambda p=params: transfer_returns(
+                tcfg, p, jax.random.key(31), _NUM_SEEDS.value)))
+        cells.append(("transfer/ppo", lambda: ppo_returns(
+            _TRANSFER_ENV.value, steps, jax.random.key(31), _NUM_SEEDS.value)))
+    with wd:
+        log = CellLog(wd)
+
+        def timed(cell, fn):
+            def run():
+                value = fn()
+                print(cell, json.dumps(value if not isinstance(value, np.ndarray) else value.tolist()
+                                       )[:200], f"({time.time() - t0:.0f}s)", flush=True)
+                return {"value": value}
+            return run
+
+        rows = {r["cell"]: r["value"] for r in log.run([(k, timed(k, f)) for k, f in cells],
+                                                       progress=FLAGS.progress)}
+        for name in nets:
+            row = {k.split("/")[0]: v for k, v in rows.items() if k.split("/", 1)[1] == name
+                   and not k.startswith("transfer/")}
+            report[name] = row
+        if _TRANSFER_ENV.value:
+            report["transfer"] = {"env": _TRANSFER_ENV.value, "env_steps": steps,
+                                  "num_seeds": _NUM_SEEDS.value,
+                                  **{k.split("/", 1)[1]: v for k, v in rows.items()
+                                     if k.startswith("transfer/")}}
+        report["wall_time_s"] = time.time() - t0
+        wd.write_json("lpg_report.json", report)
+        write_markdown(report, nets, cfg, lifetimes, wd)
+        if cfg.temporally_aware:
+            plot(report, nets, wd)
 
 
 def _ms(v):
@@ -158,9 +196,8 @@ def _ms(v):
     return f"{v.mean():.3g} ± {v.std(ddof=1) / np.sqrt(len(v)):.2g}" if len(v) > 1 else f"{v.mean():.3g}"
 
 
-def write_markdown(report, nets, cfg):
+def write_markdown(report, nets, cfg, lifetimes, wd):
     head = ["network", "grid reward rate (held-out levels)"]
-    lifetimes = parse_lifetimes(_LIFETIMES.value)
     head += [f"reward rate, N = {n}" for n in lifetimes]
     if cfg.temporally_aware:
         head += ["π̂ progress variation V", "ŷ progress TV"]
@@ -183,12 +220,12 @@ def write_markdown(report, nets, cfg):
             cells.append(_ms(report["transfer"][name]))
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
-    with open(os.path.join(_WORKDIR.value, "lpg_report.md"), "w") as f:
+    with open(wd.file("lpg_report.md"), "w") as f:
         f.write(text)
     print(text)
 
 
-def plot(report, nets):
+def plot(report, nets, wd):
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
@@ -203,7 +240,7 @@ def plot(report, nets):
     ax.set_title("TA-LPG targets over the agent's lifetime", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(os.path.join(_WORKDIR.value, "targets_over_lifetime.png"), dpi=110)
+    fig.savefig(wd.file("targets_over_lifetime.png"), dpi=110)
     plt.close(fig)
 
 

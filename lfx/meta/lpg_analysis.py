@@ -90,7 +90,7 @@ def target_variation(config: lpg.LPGConfig, params: dict, key: jax.Array, num_ba
 
 def load_params(path: str, like: dict) -> dict:
     """LPG parameters saved by experiments/meta_lpg.py (`params.npz`, leaves in tree order)."""
-    data = np.load(path)
+    data = np.load(path, allow_pickle=False)
     leaves, treedef = jax.tree_util.tree_flatten(like)
     paths = ["/".join(map(str, p)) for p, _ in jax.tree_util.tree_flatten_with_path(like)[0]]
     missing = [p for p in paths if p not in data]

@@ -18,7 +18,7 @@ HP = ppo.HParams(lr=1e-2)
 # amplified into different episodes between the vmapped and the single-objective run.
 HP_L = ppo.HParams(lr=2.5e-3)
 # Plain PPO (built-in clip objective) over a seed axis; compiled once, HParams are traced.
-_PPO_ALONE = jax.jit(jax.vmap(ppo.make_train(CFG), in_axes=(0, None)))
+_PPO_ALONE = jax.jit(jax.vmap(ppo.make_train(CFG).train, in_axes=(0, None)))
 
 
 def test_ppo_member_trains_like_plain_ppo_and_chunking_changes_nothing():
@@ -69,7 +69,7 @@ def test_lifetime_member_in_a_stack_trains_like_its_own_objective(tmp_path):
     nf = 8
     w = p_l["w_hidden"]
     p_2n = {"w_hidden": w.at[:nf].add(np.log(2.0) * w[2 * nf:]), "w_out": p_l["w_out"]}
-    train_l = ppo.make_train(CFG, lpo.make_lpo_objective(cfg_l))
+    train_l = ppo.make_train(CFG, lpo.make_lpo_objective(cfg_l)).train
     _, m = jax.jit(jax.vmap(jax.vmap(train_l, in_axes=(0, None, None)), in_axes=(None, None, 0)))(
         keys, HP_L, jax.tree.map(lambda *x: jnp.stack(x), p_l, p_2n))
     ref_l, ref_2n = np.asarray(m["train/episode_return"])

@@ -1,6 +1,5 @@
 """Truncated meta-gradient through inner updates vs float64 central finite differences."""
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -55,3 +54,49 @@ def test_metagrad_step_lowers_meta_loss():
         phi, opt_state, _, m = step(phi, opt_state, s0, jax.random.key(100 + i))
     after = evaluate(phi)
     assert after < before - 0.2, (before, after)
+
+
+def test_metagrad_recipe_equals_host_loop_and_meta_lr_is_traced():
+    """The scanned recipe == the host loop it replaced (reset, Adam step), and a new meta_lr
+    does not recompile."""
+    cfg = lpo.DriftConfig(hidden_size=8)
+    bc = bandit.BanditConfig(num_updates=7, learning_rate=0.5)
+    obj = lpo.make_lpo_objective(cfg)
+    inner_update = lambda phi, s, k: bandit.update(obj, phi, s, k, config=bc)  # noqa: E731
+    meta_loss = lambda phi, s, k: -bandit.expected_reward(s)  # noqa: E731
+    inner_init = lambda k: bandit.init(k, bc)  # noqa: E731
+    needs_reset = lambda s: s.update + 3 > bc.num_updates  # noqa: E731
+    phi0 = lpo.init_drift(jax.random.key(0), cfg, output_scale=3.0)
+    traces = []
+
+    def counted_loss(phi, s, k):
+        traces.append(1)
+        return meta_loss(phi, s, k)
+
+    recipe = metagrad.make_train(inner_init, inner_update, counted_loss, phi0, window=3,
+                                 num_steps=6, needs_reset=needs_reset)
+    train = jax.jit(recipe.train)
+    state, m = train(jax.random.key(5), metagrad.HParams(meta_lr=0.05))
+    # The host loop of experiments/meta_lpg.py before the recipe.
+    step, opt = metagrad.make_metagrad_step(inner_update, meta_loss, window=3,
+                                            optimizer=optax.adam(0.05))
+    step = jax.jit(step)
+    key = jax.random.key(5)
+    k, key = jax.random.split(key)
+    phi, opt_state, s = phi0, opt.init(phi0), inner_init(k)
+    losses, resets = [], []
+    for _ in range(6):
+        key, k_step, k_new = jax.random.split(key, 3)
+        resets.append(bool(needs_reset(s)))
+        if resets[-1]:
+            s = inner_init(k_new)
+        phi, opt_state, s, mi = step(phi, opt_state, s, k_step)
+        losses.append(float(mi["meta/loss"]))
+    np.testing.assert_allclose(m["meta/loss"], losses, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(np.asarray(m["meta/new_lifetime"]) > 0, resets)
+    assert any(resets)
+    for a, b in zip(jax.tree.leaves(recipe.mean(state)), jax.tree.leaves(phi), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    n = len(traces)
+    _, m2 = train(jax.random.key(5), metagrad.HParams(meta_lr=0.01))
+    assert len(traces) == n and not np.allclose(m2["meta/loss"][1:], m["meta/loss"][1:])

@@ -21,6 +21,15 @@ def test_shipped_files_exist_and_unknown_name_raises():
         pretrained.load_pretrained("nope/none")
 
 
+@pytest.mark.parametrize("name", ["../pretrained/ta_lpo/cartpole_cpu", "ta_lpo/../ta_lpo/cartpole_cpu",
+                                  "/etc/passwd", "ta_lpo", "ta_lpo/cartpole_cpu/x", "/tmp/x/y"])
+def test_names_outside_the_package_are_refused(name, tmp_path):
+    with pytest.raises(ValueError, match="inside lfx/meta/pretrained"):
+        pretrained.load_pretrained(name)
+    with pytest.raises(ValueError, match="inside lfx/meta/pretrained"):
+        pretrained.save_pretrained(name, {}, lpo.DriftConfig(), {})
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_shipped_drift_is_valid(name):
     params, cfg, info = pretrained.load_pretrained(name)

@@ -30,6 +30,20 @@ def available() -> list[str]:
     return out
 
 
+def _path(name: str) -> str:
+    """`<family>/<name>` -> its path inside this package; refuses anything that would leave it."""
+    parts = name.split("/") if isinstance(name, str) else []
+    ok = len(parts) == 2 and all(p and p not in (".", "..") and not p.startswith(".") and
+                                 all(c.isalnum() or c in "_-." for c in p) for p in parts)
+    path = os.path.realpath(os.path.join(_HERE, *parts)) if ok else ""
+    if not ok or os.path.commonpath([path, os.path.realpath(_HERE)]) != os.path.realpath(_HERE):
+        raise ValueError(
+            f"Pretrained name {name!r} must be '<family>/<name>' inside lfx/meta/pretrained (no "
+            f"'..', no absolute path); available: {available()}. To evaluate a run folder, pass "
+            f"its path to lfx.meta.pretrained.load_run.")
+    return path
+
+
 def load_pretrained(name: str) -> tuple[dict[str, Any], DriftConfig, dict[str, Any]]:
     """Loads shipped meta-parameters.
 
@@ -40,12 +54,13 @@ def load_pretrained(name: str) -> tuple[dict[str, Any], DriftConfig, dict[str, A
       (params pytree of jnp arrays, DriftConfig, provenance dict).
 
     Raises:
-      ValueError: for an unknown name (the message lists the available ones).
+      ValueError: for an unknown name (the message lists the available ones), or a name that
+        points outside this package (`..`, an absolute path).
     """
-    path = os.path.join(_HERE, name)
+    path = _path(name)
     if not os.path.exists(path + ".npz"):
         raise ValueError(f"No pretrained parameters {name!r}; available: {available()}.")
-    with np.load(path + ".npz") as f:
+    with np.load(path + ".npz", allow_pickle=False) as f:
         params = {k: jnp.asarray(f[k]) for k in f.files}
     with open(path + ".json") as f:
         info = json.load(f)
@@ -65,7 +80,7 @@ def load_run(workdir: str) -> tuple[dict[str, Any], DriftConfig, dict[str, Any]]
     missing = [f for f in files if not os.path.exists(f)]
     if missing:
         raise ValueError(f"{workdir!r} is not a finished meta_train.py run: missing {missing}.")
-    with np.load(files[0]) as f:
+    with np.load(files[0], allow_pickle=False) as f:
         params = {k: jnp.asarray(f[k]) for k in f.files}
     with open(files[1]) as f:
         info = json.load(f)
@@ -76,7 +91,7 @@ def save_pretrained(name: str, params: dict[str, Any], drift_config: DriftConfig
     """Writes `<name>.npz` and `<name>.json` under this package (used by experiments/meta_train.py)."""
     import dataclasses  # noqa: PLC0415
 
-    path = os.path.join(_HERE, name)
+    path = _path(name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     np.savez(path + ".npz", **{k: np.asarray(v) for k, v in params.items()})
     with open(path + ".json", "w") as f:
@@ -111,7 +126,7 @@ def evaluate_pretrained(name: str, *, num_seeds: int = 4, seed: int = 0) -> tupl
         hidden_sizes=tuple(c["hidden_sizes"]),
         activation=c["activation"],
     )
-    train = ppo.make_train(cfg, lpo.make_lpo_objective(drift_cfg))
+    train = ppo.make_train(cfg, lpo.make_lpo_objective(drift_cfg)).train
     keys = jax.random.split(jax.random.key(seed), num_seeds)
     _, metrics = jax.jit(jax.vmap(train, in_axes=(0, None, None)))(
         keys, ppo.HParams(**c["hparams"]), params
