@@ -27,7 +27,7 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from lfx.experiment import CellLog, ConfigError, RunConfig, cli, from_configdict
 from lfx.meta import lpg, lpg_analysis, lpg_train
@@ -245,4 +245,4 @@ def plot(report, nets, wd):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -30,7 +30,7 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from lfx.experiment import CellLog, cli, from_configdict
 from lfx.meta import analysis
@@ -181,4 +181,4 @@ def plot(config, names, rows, originals, workdir):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

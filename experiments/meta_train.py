@@ -24,7 +24,7 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from lfx.experiment import (
     ConfigError,
@@ -169,4 +169,4 @@ def plot(metrics, labels, title, path):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

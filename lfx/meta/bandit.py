@@ -14,7 +14,8 @@ with the recipe's signature `train(key, hparams, objective_params) -> (state, me
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax
 import jax

@@ -17,7 +17,8 @@ member sees the same seeds, so an antithetic pair differs only by its perturbati
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp

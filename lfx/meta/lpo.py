@@ -33,7 +33,8 @@ function here, so `jax.vmap` over them evaluates an ES population and `jax.grad`
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
