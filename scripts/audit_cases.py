@@ -40,6 +40,8 @@ for flag, expect in {
 for spec, expect in {"lr=": "comma-separated", "lr=1e-3;lr=1e-4": "twice",
                      "learning_rate=1e-3": "not a traced HParams field", "lr=abc": "numbers"}.items():
     add("config", f"ppo --sweep={spec}", script(PPO, f"--sweep={spec}", *TINY_PPO), expect)
+add("config", "ppo a field given twice",
+    script(PPO, "--config.num_envs=2", "--config.num_envs=4", *TINY_PPO), "given twice")
 add("config", "ppo unknown variant", script(PPO, "--config=ppo.py:cartpol", *TINY_PPO), "cartpole")
 
 # --- data loss: a refused run leaves an earlier run's files as they were ---------------------------
@@ -110,5 +112,43 @@ for code, expect in {
     "load_npz('/tmp/garbage.npz')": "garbage.npz",
 }.items():
     add("api", code.split(";")[-1].strip()[:45], api(code), expect)
+
+# --- gfn ------------------------------------------------------------------------------------------
+GFN = "gfn_hypergrid.py"
+TINY_GFN = ("--config.losses=tb", "--config.num_iterations=20", "--config.eval_every=10",
+            "--config.num_seeds=1", "--config.chunk_size=10", "--config.checkpoint_every=10",
+            "--config.hidden=(16,)", "--noprogress")
+for flag, expect in {
+    "--config.losses=foo": "foo",
+    "--config.losses=tb,foo": "foo",
+    "--config.hparams.lr=0": "lr",
+    "--config.hparams.lr=nan": "lr",
+    "--config.hparams.epsilon=1.5": "epsilon",
+    "--config.hparams.temperature=0": "temperature",
+    "--config.num_seeds=0": "num_seeds",
+    "--config.chunk_size=0": "chunk_size",
+}.items():
+    add("config", f"gfn_hypergrid {flag}", script(GFN, *TINY_GFN, flag), expect)
+gfn_done = earlier_run(GFN, *TINY_GFN)
+add("data-loss", "gfn_hypergrid unknown loss over earlier results",
+    script(GFN, *TINY_GFN, "--config.losses=foo"), "foo", prepare=gfn_done)
+add("data-loss", "gfn_hypergrid losses=tb,foo over earlier results",
+    script(GFN, *TINY_GFN, "--config.losses=tb,foo"), "foo", prepare=gfn_done)
+
+# --- qd -------------------------------------------------------------------------------------------
+QD = "qd_sparse.py"
+TINY_QD = ("--config=qd_sparse.py:smoke", "--noprogress")
+for flag, expect in {
+    "--config.budget=0": "budget",
+    "--config.population_size=0": "population_size",
+    "--config.hparams.sigma=-1": "sigma",
+    "--config.num_seeds=0": "num_seeds",
+    "--config.algorithms=()": "algorithms",
+    "--config.algorithms=('nsx',)": "nsx",
+    "--config.env=NoSuchTask": "NoSuchTask",
+}.items():
+    add("config", f"qd_sparse {flag}", script(QD, *TINY_QD, flag), expect)
+add("data-loss", "qd_sparse budget=0 over earlier results",
+    script(QD, *TINY_QD, "--config.budget=0"), "budget", prepare=earlier_run(QD, *TINY_QD))
 
 CASES = C
