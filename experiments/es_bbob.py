@@ -27,7 +27,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from lfx.es import bbob, make_search
 from lfx.es.evollm.models import load_language_model

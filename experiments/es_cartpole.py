@@ -20,7 +20,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, logging
+from absl import logging
 
 from lfx import envs
 from lfx.es import make_search, neuro

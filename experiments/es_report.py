@@ -82,7 +82,8 @@ def main(_):
         for k in full:
             vals = data[k]
             for m in ms:
-                ranks[m].append(1 + sum(vals[o] < vals[m] for o in ms) + 0.5 * sum(vals[o] == vals[m] for o in ms if o != m))
+                ranks[m].append(1 + sum(vals[o] < vals[m] for o in ms)
+                                + 0.5 * sum(vals[o] == vals[m] for o in ms if o != m))
         print(f"| mean rank ({len(full)} tasks) | " + " | ".join(f"{np.mean(ranks[m]):.2f}" for m in ms) + " |")
         for ref in _VS.value.split(","):
             if ref not in ms:

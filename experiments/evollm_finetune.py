@@ -30,7 +30,7 @@ import time
 
 import jax
 import numpy as np
-from absl import app, logging
+from absl import logging
 
 from lfx import lm
 from lfx.experiment import (

@@ -20,7 +20,7 @@ import sys
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from lfx.experiment import CellLog, ConfigError, WorkdirError, cli, from_configdict
 from lfx.gfn.blocksworld import count_solutions, make_blocksworld, make_problems, problems_to_objs

@@ -25,7 +25,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from lfx import parallel
 from lfx.experiment import (

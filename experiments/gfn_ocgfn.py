@@ -28,7 +28,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 from flax import serialization
 
 from lfx.experiment import (

@@ -12,8 +12,8 @@ exact direct conversion, exact TV at the last evaluation and at `--tv_at`, and r
 of the adapted run. Below the rows: mean ± std (population std, as in summary.json) over rows, the
 paired difference scratch - adapted in iterations to all modes, how many rows the adapted sampler
 wins (ties count one half) with the exact two-sided sign test (ties dropped), and at how many exact-TV
-evaluations from index 100 on the mean adapted TV is lower. Rows where either sampler never found every mode are left out of the paired
-difference and counted apart.
+evaluations from index 100 on the mean adapted TV is lower. Rows where either sampler never found
+every mode are left out of the paired difference and counted apart.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from absl import app, logging
+from absl import logging
 
 from lfx import parallel
 from lfx.experiment import (

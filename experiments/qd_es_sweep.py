@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from lfx.experiment import CellLog, ConfigError, cli
 from lfx.qd import comparison as qdc

@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 
-from absl import app, flags
-
 from lfx.experiment import ConfigError, cli, from_configdict
 from lfx.qd.reach import ReachConfig, random_reach
 from lfx.qd.task import make_task

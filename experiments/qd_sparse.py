@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from lfx.experiment import CellLog, cli
 from lfx.qd import comparison as qdc

@@ -151,4 +151,48 @@ for flag, expect in {
 add("data-loss", "qd_sparse budget=0 over earlier results",
     script(QD, *TINY_QD, "--config.budget=0"), "budget", prepare=earlier_run(QD, *TINY_QD))
 
+# --- meta -----------------------------------------------------------------------------------------
+META = "meta_train.py"
+TINY_META = ("--config=meta_train.py:tiny", "--noprogress")
+for flag, expect in {
+    "--config.hparams.lr=-1": "lr",
+    "--config.window_fraction=0": "window_fraction",
+    "--config.env_names=('Acrobot-v1',)": "Acrobot-v1",
+    "--config.drift=ta_lpo_ppo_int": "ta_lpo_ppo_init",
+    "--config.num_generations=0": "num_generations",
+}.items():
+    add("config", f"meta_train {flag}", script(META, *TINY_META, flag), expect)
+EVAL = "eval_objective.py"
+for flag, expect in {
+    "--config.num_seeds=0": "num_seeds",
+    "--config.objectives=()": "objectives",
+    "--config.objectives=('ppo','lpo/no_such')": "no_such",
+    "--cells=99": "99",
+}.items():
+    add("config", f"eval_objective {flag}", script(EVAL, "--noprogress", flag), expect)
+add("pickle", "load_pretrained outside the package",
+    api("from lfx.meta import load_pretrained; load_pretrained('../../etc/passwd')"), "..")
+add("pickle", "load_pretrained absolute path",
+    api("from lfx.meta import load_pretrained; load_pretrained('/tmp/x')"), "/tmp/x")
+
+# --- concurrency: a second run on a held workdir is refused naming the holder ---------------------
+
+
+def _held(workdir):
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys, time; from lfx.experiment import Workdir; "
+            f"w = Workdir.open({workdir!r}, {{'held': 1}}); print('held', flush=True); time.sleep(120)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    proc.stdout.readline()
+    _HOLDERS.append(proc)
+    time.sleep(0.2)
+
+
+_HOLDERS: list = []
+add("concurrency", "ppo on a workdir another run holds", script(PPO, *TINY_PPO), "in use by another run",
+    prepare=_held)
+
 CASES = C

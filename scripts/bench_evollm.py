@@ -7,8 +7,8 @@ One generation = jitted ask + BBOB sphere evaluation + jitted tell, whose host c
 prompts, runs ONE batched constrained `generate` over all blocks and parses the proposals. After a
 warm-up generation (compilation), `--reps` generations are timed; the median is reported with the
 LM call's own share (time inside `generate` + decode) and the process CPU seconds per generation
-(all threads; on an idle machine wall time is about CPU seconds / cores in use). The machine is shared and noisy: rerun and
-compare medians, not single numbers.
+(all threads; on an idle machine wall time is about CPU seconds / cores in use). The machine is
+shared and noisy: rerun and compare medians, not single numbers.
 """
 
 from __future__ import annotations

@@ -134,7 +134,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=2.0, help="target seconds per timed run")
     ap.add_argument("--min_iters", type=int, default=30, help="fewest timed torchgfn iterations")
-    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest on the shared 2-core box)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch intra-op threads (1 is fastest on the shared 2-core box)")
     ap.add_argument("--dim", type=int)
     ap.add_argument("--height", type=int)
     ap.add_argument("--batch", type=int)

@@ -82,11 +82,11 @@ def main():
     for _ in range(args.reps):
         for d in dtypes:
             for b in sizes:
-                times[(d, b, "prefill")].append(_time(lambda: prefill(params[d], inputs[b])))
-                times[(d, b, "g1")].append(_time(lambda: gen(d, b, 1)))
-                times[(d, b, "gN")].append(_time(lambda: gen(d, b, N)))
-                times[(d, b, "c1")].append(_time(lambda: gen(d, b, 1, digits_fsm)))
-                times[(d, b, "cN")].append(_time(lambda: gen(d, b, N, digits_fsm)))
+                times[(d, b, "prefill")].append(_time(lambda d=d, b=b: prefill(params[d], inputs[b])))
+                times[(d, b, "g1")].append(_time(lambda d=d, b=b: gen(d, b, 1)))
+                times[(d, b, "gN")].append(_time(lambda d=d, b=b: gen(d, b, N)))
+                times[(d, b, "c1")].append(_time(lambda d=d, b=b: gen(d, b, 1, digits_fsm)))
+                times[(d, b, "cN")].append(_time(lambda d=d, b=b: gen(d, b, N, digits_fsm)))
     assert _generate._cache_size() == n_compiled, "generate recompiled on a repeated call"
     rows = []
     print(f"device: {jax.devices()[0].device_kind}, cores: {os.cpu_count()}, load average "

@@ -2,8 +2,8 @@
 
     python scripts/bench_qd.py --repeats 5 --generations 5 --out docs/benchmarks/qd_raw.json
 
-Per task (the hard maze at its paper setting, 2000-step episodes, and Curling, 500 steps of 1/60 s as in the paper), with a
-population of 100 MLP policies rolled out in one vmapped call, it times:
+Per task (the hard maze at its paper setting, 2000-step episodes, and Curling, 500 steps of 1/60 s
+as in the paper), with a population of 100 MLP policies rolled out in one vmapped call, it times:
 
 * lfx: one jitted MAP-Elites generation (lfx.qd.baselines, 50 x 50 grid, Gaussian mutation
   sigma 0.05), and the bare population evaluator;

@@ -23,7 +23,7 @@ def _config(tag="default", strategies="hill_climbing,open_es,snes,evollm", lm="t
 
 
 VARIANTS = {
-    "default": lambda: _config(),
+    "default": _config,
     "smollm2": lambda: _config("smollm2", strategies="evollm", lm="smollm2", num_generations=10),
     "smoke": lambda: _config("smoke", lm="toy", num_generations=3, num_seeds=1, max_steps=50),
 }

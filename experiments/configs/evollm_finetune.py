@@ -20,7 +20,7 @@ def _config(ft: FinetuneConfig = FinetuneConfig(), chunk_size: int = 10,
 
 
 VARIANTS = {
-    "default": lambda: _config(),
+    "default": _config,
     "smoke": lambda: _config(FinetuneConfig(num_steps=3, eval_examples=8), chunk_size=1,
                              checkpoint_every=1),
 }

@@ -21,7 +21,7 @@ def _config(teacher: TeacherConfig = TeacherConfig(), chunk_size: int = 100,
 
 
 VARIANTS = {
-    "default": lambda: _config(),
+    "default": _config,
     "smoke": lambda: _config(TeacherConfig(tasks_per_dim=8, num_steps=20, dims="2"),
                              chunk_size=5, checkpoint_every=10),
 }

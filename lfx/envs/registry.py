@@ -20,7 +20,8 @@ import dataclasses
 import difflib
 import importlib
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gymnax
 import numpy as np

@@ -91,10 +91,10 @@ class RunningMeanStd:
     count: jax.Array  # [] float32, starts at a small epsilon as in gymnasium
 
     @classmethod
-    def create(cls, shape: tuple[int, ...]) -> "RunningMeanStd":
+    def create(cls, shape: tuple[int, ...]) -> RunningMeanStd:
         return cls(jnp.zeros(shape, jnp.float32), jnp.ones(shape, jnp.float32), jnp.float32(1e-4))
 
-    def update(self, x: jax.Array) -> "RunningMeanStd":
+    def update(self, x: jax.Array) -> RunningMeanStd:
         """Folds one sample `x` (same shape as `mean`) into the statistics."""
         delta = x - self.mean
         count = self.count + 1.0

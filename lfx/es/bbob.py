@@ -12,7 +12,6 @@ function of a key (for teacher trajectories / meta-training).
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 from evosax.problems.bbob.bbob_fns import bbob_fns
 from evosax.problems.bbob.meta_bbob import MetaBBOBProblem
 from evosax.problems.bbob.meta_bbob import Params as BBOBTask  # fn_id, num_dims, x_opt, f_opt, R, Q

@@ -30,7 +30,8 @@ import dataclasses
 import functools
 import json
 import os
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import jax
 import numpy as np
@@ -201,7 +202,7 @@ def run_chunked(
             bar.update(n)
             if progress_metric in metrics:
                 value = float(np.mean(metrics[progress_metric][..., -1]))
-                bar.set_postfix({progress_metric.split("/")[-1]: f"{value:.2f}"})
+                bar.set_postfix({progress_metric.rsplit("/", maxsplit=1)[-1]: f"{value:.2f}"})
             if on_chunk is not None:
                 on_chunk(metrics, done)
             due = checkpoint_every > 0 and done - last_saved >= checkpoint_every

@@ -94,7 +94,7 @@ class Workdir:
     def open(
         cls, path: str | None, run_config: Any, *, name: str = "run", resume: bool = False,
         has_checkpoints=None, primary: bool | None = None,
-    ) -> "Workdir":
+    ) -> Workdir:
         """Opens (creating if needed) and locks a work directory for a run; see the module doc.
 
         Args:
@@ -197,7 +197,7 @@ class Workdir:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def __enter__(self) -> "Workdir":
+    def __enter__(self) -> Workdir:
         return self
 
     def __exit__(self, *exc) -> None:

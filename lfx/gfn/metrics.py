@@ -13,7 +13,8 @@ programming over the enumerated DAG (no sampling noise), with the target p(x) = 
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

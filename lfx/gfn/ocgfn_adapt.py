@@ -120,11 +120,12 @@ def make_predictor(env: GFNEnv, hidden=(128, 128)):
     of slot i given s, a and the one-hot of slots < i (`prefix[..., i]`, zeros from slot i on).
     params = {"n": MLP O -> A, "q": MLP (O + A + L*V + L) -> V}.
     """
-    L, V, A, O = env.obj_size, num_values(env), env.num_actions, env.obs_size
+    L, V, A, obs_dim = env.obj_size, num_values(env), env.num_actions, env.obs_size
 
     def init(key):
         kn, kq = jax.random.split(key)
-        return {"n": mlp_init(kn, (O, *hidden, A)), "q": mlp_init(kq, (O + A + L * V + L, *hidden, V))}
+        return {"n": mlp_init(kn, (obs_dim, *hidden, A)),
+                "q": mlp_init(kq, (obs_dim + A + L * V + L, *hidden, V))}
 
     def log_n(params, obs):
         return mlp_apply(params["n"], obs)

@@ -105,7 +105,8 @@ def table(rows, curves=None):
         dtv = "—" if r["direct_tv"] is None else f"{r['direct_tv']:.3f}"
         out.append(f"| {r['seed']} | {r['pretrain_seed']} | {r['pretrain_success']:.3f} | {dtv} "
                    f"| {it(r['adapted_iters'])} | {it(r['scratch_iters'])} | {it(r['direct_iters'])} "
-                   f"| {r['adapted_tv']:.3f} | {r['scratch_tv']:.3f} | {r['adapted_tv_at']:.3f} | {r['scratch_tv_at']:.3f} "
+                   f"| {r['adapted_tv']:.3f} | {r['scratch_tv']:.3f} "
+                   f"| {r['adapted_tv_at']:.3f} | {r['scratch_tv_at']:.3f} "
                    f"| {r['adapted_queries'] / 1e6:.2f} M |")
     col = {k: [r[k] for r in rows] for k in rows[0]}
     out.append(f"| mean ± std | | {_ms(col['pretrain_success'], '{:.3f}')} | {_ms(col['direct_tv'], '{:.3f}')} "

@@ -16,7 +16,8 @@ where `progress` = n / N is the fraction of the agent's lifetime elapsed (update
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -24,8 +24,8 @@ def plot_learning_curves(
       path: output PNG path.
     """
     fig, ax = plt.subplots(figsize=(6, 4))
-    for label, (x, y) in curves.items():
-        y = np.asarray(y, dtype=np.float64).reshape(-1, np.shape(y)[-1])
+    for label, (x, y_raw) in curves.items():
+        y = np.asarray(y_raw, dtype=np.float64).reshape(-1, np.shape(y_raw)[-1])
         mean, std = y.mean(0), y.std(0)
         ax.plot(x, mean, label=f"{label} (n={y.shape[0]})")
         ax.fill_between(x, mean - std, mean + std, alpha=0.25)

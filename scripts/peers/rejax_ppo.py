@@ -71,10 +71,10 @@ def main() -> None:
     for seeds in cfg["seed_counts"]:
         t0 = time.perf_counter()
         if seeds == 1:
-            fn = jax.jit(lambda k: algo.train(k))
+            fn = jax.jit(algo.train)
             arg = jax.random.PRNGKey(0)
         else:
-            fn = jax.jit(jax.vmap(lambda k: algo.train(k)))
+            fn = jax.jit(jax.vmap(algo.train))
             arg = jax.random.split(jax.random.PRNGKey(0), seeds)
         compiled = fn.lower(arg).compile()
         compile_s[seeds] = time.perf_counter() - t0

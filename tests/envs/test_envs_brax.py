@@ -17,7 +17,7 @@ def test_brax_inverted_pendulum_step_truncation_and_auto_reset():
     obs, state = env.reset(key, params)
     assert obs.shape == env.observation_space(params).shape
     step = jax.jit(env.step)
-    for t in range(3):
+    for _ in range(3):
         key, k = jax.random.split(key)
         obs, state, reward, term, trunc, info = step(k, state, jnp.zeros(1), params)
     # Holding still keeps the pole up for 3 steps: the episode ends by truncation, not

@@ -7,7 +7,6 @@ import pytest
 
 from lfx import envs
 
-
 OFFLINE = [n for n in gymnax.registered_envs if n not in envs.registry.NEEDS_DOWNLOAD]
 
 
@@ -52,7 +51,7 @@ def test_step_semantics_six_values_and_auto_reset():
     env, params = envs.make("CartPole-v1", max_steps_in_episode=5)
     key = jax.random.key(1)
     obs, state = env.reset(key, params)
-    for t in range(5):
+    for _ in range(5):
         key, k = jax.random.split(key)
         obs, state, reward, terminated, truncated, info = env.step(k, state, 0, params)
     # Pushing left for 5 steps cannot topple the pole, so the 5th step is a truncation: the

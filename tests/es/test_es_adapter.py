@@ -136,7 +136,7 @@ def test_vmapped_run_equals_loop_over_seeds_and_tasks():
     batched = jax.jit(jax.vmap(search, in_axes=(0, None, None, 0)))
     _, m_vmap = batched(keys, mean, params, tasks)
     for i in range(3):
-        task_i = jax.tree.map(lambda t: t[i], tasks)
+        task_i = jax.tree.map(lambda t, i=i: t[i], tasks)
         _, m_i = search(keys[i], mean, params, task_i)
         np.testing.assert_allclose(m_vmap["best_aux"][i], m_i["best_aux"], rtol=1e-4, atol=1e-5)
 

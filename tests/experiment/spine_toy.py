@@ -1,6 +1,7 @@
 """A tiny recipe in the shared shape (noisy relaxation x <- x - lr (x - 1) + noise), for spine tests."""
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -6,6 +6,7 @@ import os
 import jax
 import numpy as np
 import pytest
+import spine_toy as toy
 
 from lfx.experiment import (
     CheckpointError,
@@ -18,7 +19,6 @@ from lfx.experiment import (
     stack_hparams,
 )
 from lfx.experiment.metrics import curves
-import spine_toy as toy
 
 SETTINGS = [toy.HParams(lr=0.1), toy.HParams(lr=0.5)]
 RUN_CONFIG = {"toy": 1}

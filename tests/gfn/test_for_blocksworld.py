@@ -38,8 +38,8 @@ def test_grouped_replay_matches_a_python_reference():
         mask = rng.random(6) < 0.8
         buf = add(buf, jnp.asarray(group), jnp.asarray(obj, jnp.int32),
                                  jnp.zeros(6), jnp.asarray(mask))
-        for g, o, m in zip(group, obj, mask):
-            o = tuple(int(x) for x in o)
+        for g, row, m in zip(group, obj, mask):
+            o = tuple(int(x) for x in row)
             if m and o not in ref[g]:
                 if len(ref[g]) < C:
                     ref[g].append(o)

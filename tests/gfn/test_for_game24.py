@@ -87,8 +87,8 @@ def test_for_recipe_learns_several_correct_sequences_per_puzzle():
     solutions, local search, R^2) on three puzzles, 600 iterations: among 64 on-policy samples per
     puzzle, >= 50% of each puzzle's correct sequences on average and >= 5 on every puzzle; the buffer
     never holds more distinct entries than there are solutions (it admits only true ones).
-    (Measured, seed 0: found 0.62 / 0.64 / 0.47, success 0.36, buffer 12.3 of 13 on average; without buffer and local search
-    0.03 found; PPO 0.18 found at success 0.98.)"""
+    (Measured, seed 0: found 0.62 / 0.64 / 0.47, success 0.36, buffer 12.3 of 13 on average; without
+    buffer and local search 0.03 found; PPO 0.18 found at success 0.98.)"""
     cfg = FoRConfig(method="logz_var", batch_size=24, num_iterations=600, hidden=(64,), samples_per_problem=4,
                     replay_capacity=32, replay_per_problem=4, local_search=True)
     recipe = make_game24_train(cfg, PUZZLES)

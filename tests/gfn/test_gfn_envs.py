@@ -42,8 +42,8 @@ def test_hypergrid_reward_worked_examples_and_symmetry():
     heights = np.arange(2, 33)
     xs = np.arange(32)
     r_all = np.asarray(jax.jit(hypergrid_reward)(xs[None, :, None], heights[:, None, None], p))
-    for H, r in zip(heights, r_all):
-        r = r[:H]
+    for H, r_row in zip(heights, r_all):
+        r = r_row[:H]
         np.testing.assert_allclose(r, r[::-1])  # symmetric under x -> H - 1 - x
         ref = [_np_hypergrid_reward([x], H, 0.1, 0.5, 2.0) for x in range(H)]
         np.testing.assert_allclose(r, ref, rtol=1e-6)
@@ -150,7 +150,7 @@ def test_rollout_never_samples_invalid_actions(name):
         assert bool(jnp.all(s.done))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _states(name):
     env, ep = ENVS[name]()
     return enumerate_states(env, ep)

@@ -69,6 +69,6 @@ def test_vmap_over_hparams_equals_single_runs_and_no_retrace():
     _, mv = jax.jit(jax.vmap(train, in_axes=(None, 0)))(jax.random.key(3), hps)
     single = jax.jit(counted)
     for i in range(2):
-        _, m = single(jax.random.key(3), jax.tree.map(lambda x: x[i], hps))
+        _, m = single(jax.random.key(3), jax.tree.map(lambda x, i=i: x[i], hps))
         np.testing.assert_allclose(mv["train/loss"][i], m["train/loss"], rtol=2e-4, atol=1e-5)
     assert len(traces) == 1  # a new traced hyperparameter value does not retrace

@@ -5,8 +5,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lfx.lm import (KVCache, LlamaConfig, apply_rope, attention, init_cache, init_params,
-                    rope_angles, tiny_config)
+from lfx.lm import (
+    KVCache,
+    LlamaConfig,
+    apply_rope,
+    attention,
+    init_cache,
+    init_params,
+    rope_angles,
+    tiny_config,
+)
 from lfx.lm import forward as _forward
 from lfx.lm.gguf_loader import permute_rotary, unpermute_rotary
 

@@ -5,10 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lfx.lm import CharTokenizer, finetune_lora, init_params, lora_apply, lora_init, tiny_config
+from lfx.lm import CharTokenizer, finetune_lora, init_params, lora_apply, lora_init, tiny_config, train_lm
 from lfx.lm import forward as _forward
 from lfx.lm import lm_loss as _lm_loss
-from lfx.lm import train_lm
 
 # Jitted once per shape (eager op-by-op dispatch of the scanned decoder is slow on CPU).
 forward = jax.jit(_forward, static_argnums=1)

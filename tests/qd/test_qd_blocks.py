@@ -27,7 +27,8 @@ def test_knn_novelty_matches_numpy_bruteforce(k, n_valid):
     arc_valid = np.zeros(50, bool)
     arc_valid[: max(n_valid - 20, 0)] = True
     pop_valid = np.arange(20) < min(n_valid, 20)
-    got = novelty.population_archive_novelty(jnp.asarray(pop), jnp.asarray(arc), jnp.asarray(arc_valid), jnp.asarray(pop_valid), k=k)
+    got = novelty.population_archive_novelty(jnp.asarray(pop), jnp.asarray(arc), jnp.asarray(arc_valid),
+                                             jnp.asarray(pop_valid), k=k)
     refs = np.concatenate([pop, arc])
     valid = np.concatenate([pop_valid, arc_valid])
     want = _numpy_knn_novelty(pop, refs, valid, np.arange(20), k)
@@ -56,13 +57,15 @@ def test_archive_ring_buffer_capacity_and_kept_genomes():
         # The archive holds exactly the min(count, C) most recent insertions.
         kept = {tuple(r) for r in np.asarray(a.genomes)[np.asarray(a.valid)]}
         assert kept == {tuple(r) for r in inserted[-c:]}
-        np.testing.assert_array_equal(np.asarray(a.descriptors)[np.asarray(a.valid)], np.asarray(a.genomes)[np.asarray(a.valid)][:, :2])
+        valid = np.asarray(a.valid)
+        np.testing.assert_array_equal(np.asarray(a.descriptors)[valid], np.asarray(a.genomes)[valid][:, :2])
 
 
 def test_archive_extras_follow_genomes():
     a = arch.init_archive(3, 1, 1, extras_example=jnp.zeros((2, 2)))
     g = jnp.arange(4.0)[:, None]
-    a = arch.insert(a, g, g, jnp.array([True, False, True, True]), extras=jnp.arange(4.0)[:, None, None] * jnp.ones((4, 2, 2)))
+    a = arch.insert(a, g, g, jnp.array([True, False, True, True]),
+                    extras=jnp.arange(4.0)[:, None, None] * jnp.ones((4, 2, 2)))
     np.testing.assert_array_equal(np.asarray(a.extras)[:, 0, 0], np.asarray(a.genomes)[:, 0])
 
 
@@ -74,7 +77,8 @@ def test_archive_rejects_bad_capacity():
 def test_top_k_mask():
     s = jnp.array([0.1, 5.0, 3.0, 4.0, 2.0])
     np.testing.assert_array_equal(arch.top_k_mask(s, 2), [False, True, False, True, False])
-    np.testing.assert_array_equal(arch.top_k_mask(s, 2, jnp.array([1, 0, 1, 1, 1], bool)), [False, False, True, True, False])
+    np.testing.assert_array_equal(arch.top_k_mask(s, 2, jnp.array([1, 0, 1, 1, 1], bool)),
+                                  [False, False, True, True, False])
 
 
 def test_evaluation_budget_is_exact_and_never_exceeded():
@@ -99,7 +103,8 @@ def test_evaluation_budget_is_exact_and_never_exceeded():
 
 def test_gaussian_mutation_statistics_and_clip():
     g = jnp.zeros((4000, 5))
-    out = jax.jit(lambda k, g: mutation.gaussian_mutation(k, g, sigma=0.5, mutation_prob=0.9, clip=(-5, 5)))(jax.random.key(0), g)
+    mutate = jax.jit(lambda k, g: mutation.gaussian_mutation(k, g, sigma=0.5, mutation_prob=0.9, clip=(-5, 5)))
+    out = mutate(jax.random.key(0), g)
     changed = np.asarray((out != 0).any(1))
     assert abs(changed.mean() - 0.9) < 0.02
     assert abs(np.asarray(out)[changed].std() - 0.5) < 0.02
@@ -126,7 +131,9 @@ def test_grid_coverage_and_uniformity():
     grid = metrics.add(grid, pts, jnp.array([True, True, True, False]))
     assert float(metrics.coverage(grid)) == pytest.approx(2 / 2500)
     # counts (2, 1) over 2 covered cells vs uniform (1/2, 1/2): numpy JS distance, base 2
-    p = np.array([2 / 3, 1 / 3]); u = np.array([0.5, 0.5]); m = (p + u) / 2
+    p = np.array([2 / 3, 1 / 3])
+    u = np.array([0.5, 0.5])
+    m = (p + u) / 2
     js = 0.5 * np.sum(p * np.log2(p / m)) + 0.5 * np.sum(u * np.log2(u / m))
     assert float(metrics.uniformity(grid)) == pytest.approx(1 - np.sqrt(js), rel=1e-5)
     even = metrics.add(metrics.init_grid((0, 0), (1, 1)), pts[:2])

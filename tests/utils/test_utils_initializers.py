@@ -1,7 +1,7 @@
 """The LAPACK-free orthogonal initializer: orthogonal, scaled, Haar-like, and QR-free under vmap."""
 
-import jax
 import flax.linen as nn
+import jax
 import numpy as np
 import pytest
 

@@ -59,7 +59,8 @@ def maze_xml(walls=WALLS, start=START) -> str:
         f'contype="0" conaffinity="1" rgba="0.7 0.7 0.7 1"/>'
         for i, (x, y, hx, hy) in enumerate(walls)
     )
-    xml = xml.replace('<body name="torso" pos="0 0 0.75">', f'{boxes}<body name="torso" pos="{start[0]} {start[1]} 0.75">')
+    xml = xml.replace('<body name="torso" pos="0 0 0.75">',
+                      f'{boxes}<body name="torso" pos="{start[0]} {start[1]} 0.75">')
     xml = xml.replace('<geom name="torso_geom" pos="0 0 0" size="0.25" type="sphere"/>',
                       '<geom name="torso_geom" contype="1" pos="0 0 0" size="0.25" type="sphere"/>')
     # brax reads the initial pose from the custom init_qpos (x, y, z first)

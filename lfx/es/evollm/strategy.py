@@ -23,7 +23,8 @@ on the HOST via `jax.pure_callback` (vmap_method="broadcast_all"); `generate` it
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
