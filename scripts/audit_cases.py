@@ -40,8 +40,6 @@ for flag, expect in {
 for spec, expect in {"lr=": "comma-separated", "lr=1e-3;lr=1e-4": "twice",
                      "learning_rate=1e-3": "not a traced HParams field", "lr=abc": "numbers"}.items():
     add("config", f"ppo --sweep={spec}", script(PPO, f"--sweep={spec}", *TINY_PPO), expect)
-add("config", "ppo a field given twice",
-    script(PPO, "--config.num_envs=2", "--config.num_envs=4", *TINY_PPO), "given twice")
 add("config", "ppo unknown variant", script(PPO, "--config=ppo.py:cartpol", *TINY_PPO), "cartpole")
 
 # --- data loss: a refused run leaves an earlier run's files as they were ---------------------------

@@ -262,6 +262,7 @@ def test_the_script_in_two_processes_writes_what_one_process_writes(tmp_path, on
     assert final and final[0] in logs[1]
 
 
+@pytest.mark.slow  # ~75 s: run with `pytest -m slow`; single-process kill/resume is in the default run
 def test_two_processes_killed_after_a_checkpoint_resume_to_the_same_files(tmp_path, one_process):
     workdir = tmp_path / "shared"
     procs = _two_processes(workdir)

@@ -67,12 +67,6 @@ def define_flags(default_config: str, *, sweep: bool = False, workdir_help: str 
     """Defines the shared flags (see the module doc) in the calling script; returns `FLAGS`."""
     path, _, variant = default_config.partition(":")
     default = os.path.join(CONFIG_DIR, path) + (f":{variant}" if variant else "")
-    seen = [a[2:].split("=", 1)[0] for a in sys.argv[1:] if a.startswith("--config.")]
-    twice = sorted({n for n in seen if seen.count(n) > 1})
-    if twice:  # ml_collections would silently keep the first value
-        sys.stderr.write(f"FATAL Flags parsing error: --{twice[0]} is given twice; give each config "
-                         f"field once.\n")
-        sys.exit(1)
     try:  # config_flags applies --config.<field> overrides from sys.argv right here
         config_flags.DEFINE_config_file("config", default, _config_help(default_config))
     except (AttributeError, KeyError) as err:

@@ -56,7 +56,7 @@ def test_bad_input_is_refused_before_compiling_and_changes_nothing(tmp_path):
     for extra, message in [(["--cells=99"], "has cells 0..1"),
                            (["--config.num_seeds=0"], "num_seeds must be >= 1"),
                            (["--config.window_fraction=0.0"], "window_fraction must be in"),
-                           (["--config.num_seed=2"], 'Did you mean "num_seeds"')]:
+                           (["--config.num_seed=2"], "Did you mean --config.num_seeds")]:
         p = _run([*TINY, f"--workdir={wd}", *extra], tmp_path, check=False)
         assert p.returncode != 0 and message in p.stdout + p.stderr, (extra, p.stderr[-1500:])
     assert hashlib.sha256((wd / "results.jsonl").read_bytes()).hexdigest() == sha

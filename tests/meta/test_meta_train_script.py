@@ -69,7 +69,7 @@ def test_bad_config_is_refused_before_compiling_and_changes_nothing(tmp_path):
         (["--config.window_fraction=0.0"], "window_fraction must be in (0, 1]"),
         (["--config.env_names=('Acrobot-v1',)"], "return_table_kwargs has no return for"),
         (["--config.drift=ta_lpo_ppo_int"], "Did you mean 'ta_lpo_ppo_init'"),
-        (["--config.num_generation=3"], 'Did you mean "num_generations"'),
+        (["--config.num_generation=3"], "Did you mean --config.num_generations"),
     ]:
         p = _run([*TINY, f"--workdir={wd}", *extra], tmp_path, check=False)
         assert p.returncode != 0 and message in p.stderr + p.stdout, (extra, p.stderr[-2000:])
