@@ -8,12 +8,14 @@ Each case runs in a fresh subprocess and is judged on two things:
 
 * **clear error**: the run exits non-zero and its last line is an error of a kind that says what to
   change (ValueError and its subclasses ConfigError / WorkdirError / CheckpointError, lfx's own
-  errors, FileNotFoundError, ImportError, absl's flag-parsing error), not a raw KeyError / IndexError / TypeError /
+  errors, FileNotFoundError, ImportError, absl's flag-parsing error, a script's own `error: ...` exit), not a raw KeyError / IndexError / TypeError /
   ZeroDivisionError / JSONDecodeError / TensorStore error from deep inside a library; and its
   message contains the case's expected phrase. Fault cases that must *recover* (a corrupted newest
   checkpoint) instead expect exit 0 and the phrase in the output.
 * **data lost**: every file that existed in the case's work directory before the run has the same
-  SHA-256 afterwards, and a refused run added nothing to a fresh work directory.
+  SHA-256 afterwards, and a refused run added nothing to a fresh work directory. For a fault the run
+  recovers from, the content of every checkpoint file must still exist afterwards (an unusable
+  checkpoint is moved to `checkpoints.unusable/`, never deleted).
 
 The table printed at the end is the one in docs/RELIABILITY.md; rerun this after each family lands.
 """
@@ -38,7 +40,7 @@ CLEAR = re.compile(
     r"^(?:[\w.]*\.)?(ValueError|ConfigError|WorkdirError|WorkdirLockedError|CheckpointError|"
     r"CheckpointMismatchError|FileNotFoundError|ImportError|ModuleNotFoundError|"
     r"NonFiniteMetricError|FlagsError|IllegalFlagValueError|UnrecognizedFlagError)\b|"
-    r"FATAL Flags parsing error|^ERROR: |Unknown command line flag|^lfx\.[\w.]+Error:"
+    r"FATAL Flags parsing error|^ERROR: |^error: |Unknown command line flag|^lfx\.[\w.]+Error:"
 )
 
 
@@ -54,6 +56,12 @@ class Case:
 
 
 def script(name: str, *args: str) -> list[str]:
+    """`python experiments/<name> args...`; a `--config=<file>.py:<variant>` is under experiments/configs."""
+    args = tuple(
+        f"--config={os.path.join(EXP, 'configs', a[len('--config='):])}"
+        if a.startswith("--config=") and not os.path.isabs(a[len("--config="):]) else a
+        for a in args
+    )
     return [os.path.join(EXP, name), *args]
 
 
@@ -169,7 +177,11 @@ def run_case(case: Case) -> dict:
     else:
         clear = code != 0 and bool(CLEAR.search(last) or CLEAR.search(text[-3000:])) \
             and case.expect in text
-    changed = sorted(k for k in before if after.get(k) != before[k])
+    if case.recover:  # a recovered run may rewrite metric files; no checkpoint's content may vanish
+        kept = set(after.values())
+        changed = sorted(k for k in before if k.startswith("checkpoints") and before[k] not in kept)
+    else:
+        changed = sorted(k for k in before if after.get(k) != before[k])
     added = sorted(set(after) - set(before)) if fresh and not case.recover else []
     pwned = os.path.exists(os.path.join(workdir, "PWNED"))
     lost = bool(changed) or pwned or (bool(added) and not case.recover)

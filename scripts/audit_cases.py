@@ -36,10 +36,10 @@ for flag, expect in {
     "--config.objective=foo": "Unknown objective",
     "--config.env_kwargs.foo=1": "foo",
 }.items():
-    add("config", f"ppo {flag}", script(PPO, flag, *TINY_PPO), expect)
+    add("config", f"ppo {flag}", script(PPO, *TINY_PPO, flag), expect)  # the last value wins
 for spec, expect in {"lr=": "comma-separated", "lr=1e-3;lr=1e-4": "twice",
                      "learning_rate=1e-3": "not a traced HParams field", "lr=abc": "numbers"}.items():
-    add("config", f"ppo --sweep={spec}", script(PPO, f"--sweep={spec}", *TINY_PPO), expect)
+    add("config", f"ppo --sweep={spec}", script(PPO, *TINY_PPO, f"--sweep={spec}"), expect)
 add("config", "ppo unknown variant", script(PPO, "--config=ppo.py:cartpol", *TINY_PPO), "cartpole")
 
 # --- data loss: a refused run leaves an earlier run's files as they were ---------------------------
@@ -98,10 +98,10 @@ add("data-loss", "es_bbob unknown strategy over earlier results",
 add("data-loss", "es_bbob rerun without --resume", script(ES, *TINY_ES), "--resume", prepare=es_done)
 add("pickle", "es_bbob teacher lm_path is a crafted pickle (.npz name)",
     script(ES, *TINY_ES, "--config.strategies=evollm", "--config.evollm.lm=teacher",
-           "--config.evollm.lm_path={W}/lm.npz"), "pickle", prepare=crafted_pickle)
+           "--config.evollm.lm_path={W}/lm.npz"), "lm.npz", prepare=crafted_pickle)
 add("pickle", "es_bbob teacher lm_path is a crafted pickle (.pkl name)",
     script(ES, *TINY_ES, "--config.strategies=evollm", "--config.evollm.lm=teacher",
-           "--config.evollm.lm_path={W}/lm.pkl"), "pickle", prepare=crafted_pickle)
+           "--config.evollm.lm_path={W}/lm.pkl"), "lm.pkl", prepare=crafted_pickle)
 for code, expect in {
     "from lfx.lm.char_tokenizer import CharTokenizer; CharTokenizer('ab').decode([-1])": "decode",
     "open('/tmp/empty.gguf','w').close(); from lfx.lm.gguf_loader import load_gguf; "
