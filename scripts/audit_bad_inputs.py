@@ -10,7 +10,8 @@ Each case runs in a fresh subprocess and is judged on two things:
   change (ValueError and its subclasses ConfigError / WorkdirError / CheckpointError, lfx's own
   errors, FileNotFoundError, ImportError, absl's flag-parsing error, a script's own `error: ...`
   exit), not a raw KeyError / IndexError / TypeError / ZeroDivisionError / JSONDecodeError /
-  TensorStore error from deep inside a library; and its message contains the case's expected phrase. Fault cases that must *recover* (a corrupted newest
+  TensorStore error from deep inside a library; and its message contains the case's expected phrase.
+  Fault cases that must *recover* (a corrupted newest
   checkpoint) instead expect exit 0 and the phrase in the output.
 * **data lost**: every file that existed in the case's work directory before the run has the same
   SHA-256 afterwards, and a refused run added nothing to a fresh work directory. For a fault the run
