@@ -146,9 +146,15 @@ TINY_PPO = ("--config.total_timesteps=4096", "--config.chunk_size=2", "--config.
 
 
 def cases() -> list[Case]:
-    from audit_cases import CASES  # noqa: PLC0415  (the case table lives beside this file)
+    """The case table, `scripts/audit_cases.py` (it imports this module's helpers by name)."""
+    import importlib.util  # noqa: PLC0415
 
-    return CASES
+    sys.modules.setdefault("audit_bad_inputs", sys.modules[__name__])
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "audit_cases.py")
+    spec = importlib.util.spec_from_file_location("audit_cases", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CASES
 
 
 def run_case(case: Case) -> dict:
@@ -195,7 +201,6 @@ def run_case(case: Case) -> dict:
 def main(argv: list[str]) -> int:
     only = next((a.split("=", 1)[1].split(",") for a in argv if a.startswith("--only=")), None)
     out_path = next((a.split("=", 1)[1] for a in argv if a.startswith("--out=")), None)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     selected = [c for c in cases() if only is None or c.category in only]
     results = []
     for i, case in enumerate(selected):
