@@ -4,7 +4,9 @@ Weights use an orthogonal initialisation (gain sqrt(2) in the torso, 0.01 on the
 the value head) computed without LAPACK (`lfx.utils.initializers`), so initialising a vmapped
 population cannot hit jaxlib's CPU deadlock in batched QR.
 
-`ActorCritic.apply(params, obs) -> (Policy, value)` for one observation or a batch. Torsos: an MLP
+`ActorCritic.apply(params, obs) -> (Policy, value)` for one observation or a batch;
+`ActorCritic.apply(params, obs, method="act")` the greedy action (argmax of the logits, the
+Gaussian's mean), what evaluation and an exported policy use. Torsos: an MLP
 (any observation, flattened) or a small conv net for MinAtar's [10, 10, C] grids. Heads: categorical
 logits for discrete actions, a diagonal Gaussian with a state-independent log standard deviation for
 continuous ones.
@@ -38,6 +40,10 @@ class Policy:
     @property
     def discrete(self) -> bool:
         return self.logits is not None
+
+    def mode(self) -> jax.Array:
+        """The most likely action: argmax of the logits, or the Gaussian's mean."""
+        return jnp.argmax(self.logits, axis=-1) if self.discrete else self.mean
 
     def sample(self, key: jax.Array) -> jax.Array:
         if self.discrete:
@@ -122,3 +128,8 @@ class ActorCritic(nn.Module):
             return Policy(logits=out), value
         log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
         return Policy(mean=out, log_std=jnp.broadcast_to(log_std, out.shape)), value
+
+    def act(self, obs):
+        """The greedy action for `obs` (one observation or a batch): `Policy.mode()`."""
+        pi, _ = self(obs)
+        return pi.mode()

@@ -36,7 +36,7 @@ from gymnax.environments import spaces
 
 from lfx import envs
 from lfx.envs import wrappers
-from lfx.rl import losses
+from lfx.rl import evaluation, losses
 from lfx.rl.gae import gae_advantages
 from lfx.rl.networks import ACTIVATIONS, TORSOS, ActorCritic
 
@@ -64,6 +64,9 @@ class PPOConfig:
     reward_norm_gamma: float = 0.99
     objective: str = "ppo_clip"
     rollout_unroll: int = 1  # env steps per iteration of the rollout's scan (`lax.scan(unroll=)`)
+    eval_every: int = 0  # greedy evaluation after every this many updates (0: none)
+    eval_episodes: int = 10
+    eval_max_steps: int = 0  # 0: the env's episode length (`max_steps_in_episode`)
 
     @property
     def batch_size(self) -> int:
@@ -80,9 +83,12 @@ class PPOConfig:
     def validate(self) -> None:
         """Raises ValueError, saying what to change, for a configuration that cannot run."""
         for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "total_timesteps",
-                     "rollout_unroll"):
+                     "rollout_unroll", "eval_episodes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"PPOConfig.{name} must be positive, got {getattr(self, name)}.")
+        for name, zero in (("eval_every", "no evaluation"), ("eval_max_steps", "the episode length")):
+            if getattr(self, name) < 0:
+                raise ValueError(f"PPOConfig.{name} must be >= 0 (0: {zero}), got {getattr(self, name)}.")
         if not self.hidden_sizes or any(int(h) <= 0 for h in self.hidden_sizes):
             raise ValueError(
                 f"PPOConfig.hidden_sizes must be a non-empty tuple of positive widths, e.g. (64, 64); "
@@ -164,6 +170,7 @@ class TrainState:
     key: jax.Array
     update_idx: jax.Array  # [] int32, updates done so far
     last_return: jax.Array  # [] float32, mean return of the latest finished episodes
+    eval_return: jax.Array  # [] float32, mean greedy return of the latest evaluation (0 before one)
 
 
 class Transition(NamedTuple):
@@ -205,6 +212,7 @@ class PPORecipe(NamedTuple):
     env: Any
     env_params: Any
     network: ActorCritic
+    eval_env: Any  # the raw env (+ ClipAction) that greedy evaluation steps
     init: Callable[..., TrainState]
     update: Callable[..., tuple[TrainState, dict[str, jax.Array]]]
     run: Callable[..., tuple[TrainState, dict[str, jax.Array]]]
@@ -220,10 +228,62 @@ def make_env(config: PPOConfig) -> tuple[Any, Any, bool]:
     if not discrete:
         env = wrappers.ClipAction(env)
     if config.normalize_obs:
-        env = wrappers.NormalizeObservation(env)
+        env = wrappers.NormalizeObservation(env, axis_name=wrappers.ENV_AXIS)
     if config.normalize_reward:
-        env = wrappers.NormalizeReward(env, gamma=config.reward_norm_gamma)
+        env = wrappers.NormalizeReward(env, gamma=config.reward_norm_gamma,
+                                       axis_name=wrappers.ENV_AXIS)
     return env, env_params, discrete
+
+
+def make_eval_env(config: PPOConfig) -> tuple[Any, Any]:
+    """The env greedy evaluation runs on: the raw env, `ClipAction` for continuous actions.
+
+    No normalisation wrapper: the policy normalises with the training statistics, frozen
+    (`policy_act`), and rewards are the env's own.
+    """
+    env, env_params = envs.make(config.env_name, **dict(config.env_kwargs))
+    if not isinstance(env.action_space(env_params), spaces.Discrete):
+        env = wrappers.ClipAction(env)
+    return env, env_params
+
+
+def policy_act(
+    params: Any, obs_stats: wrappers.RunningMeanStd | None, *, network: ActorCritic
+) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """`act(obs, key) -> greedy action` of one run's policy, normalising with `obs_stats` if given.
+
+    `obs_stats` is one set of statistics (no env axis), e.g. `single_obs_stats(state.env_state)`.
+    """
+
+    def act(obs, key):
+        del key
+        if obs_stats is not None:
+            obs = wrappers.normalize(obs_stats, obs)
+        return network.apply(params, obs, method="act")
+
+    return act
+
+
+def single_obs_stats(env_state: Any) -> wrappers.RunningMeanStd | None:
+    """The observation statistics of a run's env batch (pooled, so env 0's equal every env's)."""
+    stats = wrappers.observation_stats(env_state)
+    return None if stats is None else jax.tree.map(lambda x: x[0], stats)
+
+
+def evaluate_state(
+    state: TrainState, *, config: PPOConfig, eval_env: Any, env_params: Any, network: ActorCritic
+) -> tuple[TrainState, jax.Array]:
+    """Greedy evaluation of the current policy: `config.eval_episodes` episodes on `eval_env`.
+
+    Returns the state (its key advanced) and the mean undiscounted return of the episodes.
+    """
+    key, k_eval = jax.random.split(state.key)
+    max_steps = config.eval_max_steps or int(env_params.max_steps_in_episode)
+    act = policy_act(state.params, single_obs_stats(state.env_state), network=network)
+    returns, _ = evaluation.evaluate(
+        k_eval, act, eval_env, env_params, num_episodes=config.eval_episodes, max_steps=max_steps
+    )
+    return state.replace(key=key), jnp.mean(returns)
 
 
 def make_network(config: PPOConfig, env: Any, env_params: Any, discrete: bool) -> ActorCritic:
@@ -288,7 +348,7 @@ def init_state(
     """
     del objective_params
     key, k_net, k_env = jax.random.split(key, 3)
-    reset = jax.vmap(env.reset, in_axes=(0, None))
+    reset = jax.vmap(env.reset, in_axes=(0, None), axis_name=wrappers.ENV_AXIS)
     obs, env_state = reset(jax.random.split(k_env, config.num_envs), env_params)
     params = network.init(k_net, obs[0])
     return TrainState(
@@ -299,6 +359,7 @@ def init_state(
         key=key,
         update_idx=jnp.int32(0),
         last_return=jnp.float32(0.0),
+        eval_return=jnp.float32(0.0),
     )
 
 
@@ -311,7 +372,7 @@ def rollout(
       the state with the environments, observations and key advanced, and the trajectory
       (`Transition` with leaves [T, N, ...]).
     """
-    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    step = jax.vmap(env.step, in_axes=(0, 0, 0, None), axis_name=wrappers.ENV_AXIS)
 
     def env_step(carry, _):
         env_state, obs, key = carry
@@ -497,17 +558,26 @@ def update_step(
 def run_updates(
     state: TrainState, hparams: HParams, objective_params: Any = None, *,
     num_updates: int, update: Callable[..., tuple[TrainState, dict[str, jax.Array]]],
+    evaluate: Callable[[TrainState], tuple[TrainState, jax.Array]] | None = None,
+    eval_every: int = 0,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """`num_updates` updates in one scan (chunks of a run, for progress and checkpoints).
+
+    With `eval_every > 0`, `evaluate(state)` runs after every `eval_every`-th update
+    (`lfx.rl.evaluation.eval_blocks`) and the metrics gain "eval/episode_return" and "eval/fresh".
 
     Returns:
       the state after them and the metrics, each [num_updates].
     """
 
-    def body(s, _):
+    def one(s):
         return update(s, hparams, objective_params)
 
-    return jax.lax.scan(body, state, None, num_updates)
+    if eval_every > 0:
+        return evaluation.eval_blocks(
+            state, num_updates, eval_every=eval_every, update=one, evaluate_state=evaluate
+        )
+    return jax.lax.scan(lambda s, _: one(s), state, None, num_updates)
 
 
 def train_run(
@@ -539,12 +609,16 @@ def make_train(
     env, env_params, discrete = make_env(config)
     network = make_network(config, env, env_params, discrete)
     parts = {"config": config, "env": env, "env_params": env_params, "network": network}
+    eval_env, _ = make_eval_env(config)
     init = functools.partial(init_state, **parts)
     update = functools.partial(update_step, **parts, policy_objective=objective)
-    run = functools.partial(run_updates, update=update)
+    evaluate = functools.partial(evaluate_state, config=config, eval_env=eval_env,
+                                 env_params=env_params, network=network)
+    run = functools.partial(run_updates, update=update, evaluate=evaluate,
+                            eval_every=config.eval_every)
     train = functools.partial(train_run, init=init, run=run, num_updates=config.num_updates)
     return PPORecipe(
-        config, env, env_params, network, init, update, run, train, config.num_updates
+        config, env, env_params, network, eval_env, init, update, run, train, config.num_updates
     )
 
 

@@ -109,3 +109,53 @@ def test_flatten_observation():
     assert env.observation_space(params).shape == (int(np.prod(ref.shape)),)
     nobs, *_ = env.step(key, state, 0, params)
     assert nobs.shape == obs.shape
+
+
+def test_pooled_statistics_equal_those_of_the_concatenated_batch():
+    """update_batch over a named vmap axis == the plain statistics of every lane's samples."""
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(2.0, 3.0, size=(16, 3)).astype(np.float32) for _ in range(5)]
+
+    def fold(stats, x):
+        return jax.vmap(lambda s, xi: s.update_batch(xi, "envs"), in_axes=(0, 0),
+                        axis_name="envs")(stats, x), None
+
+    stats = jax.vmap(lambda _: wrappers.RunningMeanStd.create((3,)))(jnp.arange(16))
+    for x in batches:
+        stats, _ = fold(stats, jnp.asarray(x))
+    every = np.concatenate(batches)
+    # every lane holds the same statistics
+    np.testing.assert_allclose(np.ptp(np.asarray(stats.mean), axis=0), 0.0, atol=1e-6)
+    # count 1e-4 (epsilon at mean 0, var 1) + 80 samples, pooled exactly (Chan's update)
+    eps = 1e-4
+    n = every.shape[0]
+    mean = every.sum(0) / (n + eps)
+    m2 = eps * 1.0 + ((every - every.mean(0)) ** 2).sum(0) + eps * n / (n + eps) * every.mean(0) ** 2
+    np.testing.assert_allclose(stats.mean[0], mean, rtol=1e-5)
+    np.testing.assert_allclose(stats.var[0], m2 / (n + eps), rtol=1e-4)
+    np.testing.assert_allclose(stats.count[0], n + eps, rtol=1e-6)
+
+
+def test_pooled_normalize_observation_shares_one_normalisation_over_the_batch():
+    """With axis_name, every env of a vmapped batch is normalised by the batch's statistics."""
+    raw, params = gymnax.make("CartPole-v1")
+    env = wrappers.NormalizeObservation(raw, axis_name=wrappers.ENV_AXIS)
+    keys = jax.random.split(jax.random.key(1), 8)
+    reset = jax.vmap(env.reset, in_axes=(0, None), axis_name=wrappers.ENV_AXIS)
+    step = jax.vmap(env.step, in_axes=(0, 0, 0, None), axis_name=wrappers.ENV_AXIS)
+    raw_reset = jax.vmap(raw.reset, in_axes=(0, None))
+    raw_step = jax.vmap(raw.step, in_axes=(0, 0, 0, None))
+    obs, state = reset(keys, params)
+    raw_obs, raw_state = raw_reset(keys, params)
+    seen = [np.asarray(raw_obs, np.float64)]
+    for t in range(6):
+        actions = jnp.arange(8) % 2
+        ks = jax.random.split(jax.random.key(10 + t), 8)
+        obs, state, *_ = step(ks, state, actions, params)
+        raw_obs, raw_state, *_ = raw_step(ks, raw_state, actions, params)
+        seen.append(np.asarray(raw_obs, np.float64))
+    stats = wrappers.observation_stats(state)
+    every = np.concatenate(seen)
+    np.testing.assert_allclose(stats.mean[3], every.sum(0) / (len(every) + 1e-4), rtol=1e-4, atol=1e-6)
+    expected = wrappers.normalize(jax.tree.map(lambda x: x[0], stats), raw_obs)
+    np.testing.assert_allclose(obs, expected, rtol=1e-4, atol=1e-5)
