@@ -38,7 +38,7 @@ from lfx import envs
 from lfx.envs import wrappers
 from lfx.rl import evaluation, losses
 from lfx.rl.gae import gae_advantages
-from lfx.rl.networks import ACTIVATIONS, TORSOS, ActorCritic
+from lfx.rl.networks import ACTION_DISTS, ACTIVATIONS, TORSOS, ActorCritic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +57,10 @@ class PPOConfig:
     num_minibatches: int = 4
     network: str = "mlp"
     hidden_sizes: tuple[int, ...] = (64, 64)
+    value_hidden_sizes: tuple[int, ...] = ()  # the critic's widths; () = hidden_sizes
     activation: str = "tanh"
+    action_dist: str = "gaussian"  # continuous actions: "gaussian" or brax's "tanh_normal"
+    clip_value: bool = True  # PPO's clipped value loss; False: 0.5 (V - G)^2 (brax's default)
     anneal_lr: bool = True
     normalize_obs: bool = False
     normalize_reward: bool = False
@@ -106,6 +109,11 @@ class PPOConfig:
             )
         if self.network not in TORSOS:
             raise ValueError(f"Unknown network {self.network!r}; choose one of {TORSOS}.")
+        if self.action_dist not in ACTION_DISTS:
+            raise ValueError(f"Unknown action_dist {self.action_dist!r}; choose one of {ACTION_DISTS}.")
+        if any(int(h) <= 0 for h in self.value_hidden_sizes):
+            raise ValueError(f"PPOConfig.value_hidden_sizes must be positive widths or (), got "
+                             f"{self.value_hidden_sizes!r}.")
         if self.activation not in ACTIVATIONS:
             raise ValueError(
                 f"Unknown activation {self.activation!r}; choose one of {sorted(ACTIVATIONS)}."
@@ -134,6 +142,7 @@ class HParams:
     ent_coef: float = 0.01
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
+    reward_scale: float = 1.0  # rewards are multiplied by this before GAE (brax's reward_scaling)
 
     def validate(self) -> None:
         """Raises ValueError for concrete values that cannot train (skipped when traced)."""
@@ -145,6 +154,7 @@ class HParams:
             "ent_coef": lambda v: v >= 0,
             "vf_coef": lambda v: v >= 0,
             "max_grad_norm": lambda v: v > 0,
+            "reward_scale": lambda v: v > 0,
         }
         for name, ok in checks.items():
             value = getattr(self, name)
@@ -154,7 +164,7 @@ class HParams:
             if not bool(np.all(ok(x) & np.isfinite(x))):
                 raise ValueError(
                     f"HParams.{name}={value} is out of range or not finite "
-                    f"(lr, clip_eps, max_grad_norm > 0; gamma, gae_lambda in [0, 1]; "
+                    f"(lr, clip_eps, max_grad_norm, reward_scale > 0; gamma, gae_lambda in [0, 1]; "
                     f"ent_coef, vf_coef >= 0)."
                 )
 
@@ -296,6 +306,8 @@ def make_network(config: PPOConfig, env: Any, env_params: Any, discrete: bool) -
         hidden_sizes=config.hidden_sizes,
         activation=config.activation,
         obs_ndim=len(env.observation_space(env_params).shape),
+        value_hidden_sizes=config.value_hidden_sizes,
+        action_dist=config.action_dist,
     )
 
 
@@ -378,10 +390,10 @@ def rollout(
         env_state, obs, key = carry
         key, k_act, k_step = jax.random.split(key, 3)
         pi, value = network.apply(state.params, obs)
-        action = pi.sample(k_act)
+        action = pi.sample(k_act)  # pre-tanh for a squashed policy; the env gets pi.to_env
         log_prob = pi.log_prob(action)
         next_obs, env_state, reward, terminated, truncated, info = step(
-            jax.random.split(k_step, config.num_envs), env_state, action, env_params
+            jax.random.split(k_step, config.num_envs), env_state, pi.to_env(action), env_params
         )
         transition = Transition(
             obs=obs,
@@ -424,13 +436,14 @@ def compute_advantages(
 def ppo_loss(
     params: Any, objective_params: Any, batch: Batch, *,
     network: ActorCritic, policy_objective: losses.PolicyObjective, hparams: HParams,
-    progress: jax.Array, lifetime: jax.Array,
+    progress: jax.Array, lifetime: jax.Array, clip_value: bool = True,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """L = L_policy + vf_coef * L_value - ent_coef * H on one minibatch (`batch` leaves [M, ...]).
 
     Advantages are normalised over the minibatch, (A - mean A) / (std A + 1e-8), with their
     gradient stopped; L_policy is `policy_objective` (which sees `progress` = u / num_updates and
-    `lifetime` = num_updates), L_value `losses.clipped_value_loss`.
+    `lifetime` = num_updates), L_value `losses.clipped_value_loss` (with `clip_value`, else
+    0.5 E[(V - G)^2]).
 
     Returns:
       (loss, metrics): "train/policy_loss", "train/value_loss", "train/entropy",
@@ -444,9 +457,12 @@ def ppo_loss(
         objective_params, log_ratio, adv, clip_eps=hparams.clip_eps, progress=progress,
         lifetime=lifetime,
     )
-    value_loss = losses.clipped_value_loss(
-        value, batch.value, batch.target, clip_eps=hparams.clip_eps
-    )
+    if clip_value:
+        value_loss = losses.clipped_value_loss(
+            value, batch.value, batch.target, clip_eps=hparams.clip_eps
+        )
+    else:
+        value_loss = 0.5 * jnp.mean(jnp.square(value - batch.target))
     entropy = losses.entropy_bonus(pi.entropy())
     total = policy_loss + hparams.vf_coef * value_loss - hparams.ent_coef * entropy
     approx_kl = jnp.mean(jnp.exp(log_ratio) - 1.0 - log_ratio)
@@ -516,6 +532,7 @@ def update_step(
     """
     progress = state.update_idx.astype(jnp.float32) / config.num_updates
     state, traj = rollout(state, config=config, env=env, env_params=env_params, network=network)
+    traj = traj._replace(reward=traj.reward * hparams.reward_scale)
     adv, target = compute_advantages(
         state.params, traj, network=network, gamma=hparams.gamma, gae_lambda=hparams.gae_lambda
     )
@@ -525,7 +542,7 @@ def update_step(
     )
     loss_fn = functools.partial(
         ppo_loss, network=network, policy_objective=policy_objective, hparams=hparams,
-        progress=progress, lifetime=jnp.float32(config.num_updates),
+        progress=progress, lifetime=jnp.float32(config.num_updates), clip_value=config.clip_value,
     )
     key, k_epochs = jax.random.split(state.key)
     (params, opt_state), metrics = minibatch_epochs(
