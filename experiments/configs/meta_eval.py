@@ -24,7 +24,7 @@ from lfx.experiment import to_configdict
 from lfx.experiment.config import variant_config
 from lfx.meta.evaluate import OVERRIDABLE, EvalConfig  # noqa: F401 (OVERRIDABLE: documented above)
 
-# experiments/configs/ppo.py:inverted_pendulum (docs/RESULTS.md's brax row: 64 envs x 32 steps
+# experiments/configs/ppo.py:inverted_pendulum_small (docs/RESULTS.md's brax row: 64 envs x 32 steps
 # learns to ~100 by 1e5 steps and ends near 70 after 1e6): spring backend, observation and reward
 # normalisation, lr 3e-4, no entropy bonus. x1 = 128 updates of 2048 steps.
 INVERTED_PENDULUM = {

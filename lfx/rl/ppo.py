@@ -80,6 +80,11 @@ class PPOConfig:
         return self.total_timesteps // self.batch_size
 
     @property
+    def steps_per_update(self) -> int:
+        """Env steps per update (every `lfx.rl` config names it so `lfx.rl.main` can)."""
+        return self.batch_size
+
+    @property
     def minibatch_size(self) -> int:
         return self.batch_size // self.num_minibatches
 
@@ -641,3 +646,5 @@ def make_train(
 
 make_ppo = make_train
 """Alias of `make_train` (the older name): `make_ppo(config, policy_objective) -> PPORecipe`."""
+
+Config = PPOConfig  # the name `lfx.rl.main` looks up in every recipe module

@@ -29,8 +29,8 @@ def _override(c, env, **changes):
 def test_brax_override_reaches_the_ppo_config_and_matches_the_ppo_recipe_config():
     c = _config("brax_heldout")
     cfg, hp = evaluate.cell_settings(c, "brax/inverted_pendulum", 0.5)
-    ref = load_config(os.path.join(ROOT, "experiments", "configs", "ppo.py") + ":inverted_pendulum")
-    # Everything that experiments/configs/ppo.py:inverted_pendulum sets for brax PPO...
+    ref = load_config(os.path.join(ROOT, "experiments", "configs", "ppo.py") + ":inverted_pendulum_small")
+    # Everything that experiments/configs/ppo.py:inverted_pendulum_small sets for brax PPO...
     for field in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "activation",
                   "normalize_obs", "normalize_reward", "anneal_lr"):
         assert getattr(cfg, field) == ref[field], field
