@@ -185,12 +185,15 @@ def worker_env(device: str, single_thread: bool = False) -> dict:
 
 
 def run_case(
-    cfg: dict, rounds: int, device: str, peer_python: str, single_thread: bool = False
+    cfg: dict, rounds: int, device: str, peer_python: str, single_thread: bool = False, *,
+    lfx_script: str = __file__, peer_worker: str = PEER_WORKER,
 ) -> dict:
+    """Interleaved rounds of `lfx_script --_worker` and `peer_worker` on `cfg` (bench_sac.py reuses
+    this driver with its own two workers)."""
     env = worker_env(device, single_thread)
     blob = json.dumps(cfg)
-    lfx = Worker("lfx", [sys.executable, os.path.abspath(__file__), "--_worker", blob], env)
-    peer = Worker("rejax", [peer_python, PEER_WORKER, blob], env)
+    lfx = Worker("lfx", [sys.executable, os.path.abspath(lfx_script), "--_worker", blob], env)
+    peer = Worker("rejax", [peer_python, peer_worker, blob], env)
     steps = lfx.info["steps_per_seed"]
     if peer.info["steps_per_seed"] != steps:
         raise RuntimeError(f"step counts differ: lfx {steps}, rejax {peer.info['steps_per_seed']}")
@@ -251,6 +254,27 @@ def run_case(
     }
 
 
+def print_table(out: dict) -> None:
+    """The markdown table of `out["cases"]` (docs/benchmarks/*.md rows)."""
+    first = out["cases"][0]
+    print(f"\nlfx:   {first['lfx']['device']}  {first['lfx']['versions']}")
+    print(f"rejax: {first['rejax']['device']}  {first['rejax']['versions']}\n")
+    print("| env | seeds | steps/seed | lfx steps/s (median) | rejax steps/s (median) "
+          "| median ratio lfx/rejax | per CPU-second lfx / rejax | median CPU-time ratio "
+          "| compile s lfx / rejax |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for case in out["cases"]:
+        for r in case["results"]:
+            print(
+                f"| {r['env_name']} | {r['seeds']} | {r['steps_per_seed']} "
+                f"| {r['lfx_median_sps']:.3g} | {r['peer_median_sps']:.3g} "
+                f"| {r['median_ratio']:.3f} "
+                f"| {r['lfx_median_cpu_sps']:.3g} / {r['peer_median_cpu_sps']:.3g} "
+                f"| {r['median_cpu_ratio']:.3f} "
+                f"| {r['lfx_compile_s']:.1f} / {r['peer_compile_s']:.1f} |"
+            )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--total_timesteps", type=float, default=2e5, help="per seed (CPU preset)")
@@ -302,23 +326,7 @@ def main() -> None:
         ))
     out["wall_s"] = time.time() - t0
 
-    first = out["cases"][0]
-    print(f"\nlfx:   {first['lfx']['device']}  {first['lfx']['versions']}")
-    print(f"rejax: {first['rejax']['device']}  {first['rejax']['versions']}\n")
-    print("| env | seeds | steps/seed | lfx steps/s (median) | rejax steps/s (median) "
-          "| median ratio lfx/rejax | per CPU-second lfx / rejax | median CPU-time ratio "
-          "| compile s lfx / rejax |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for case in out["cases"]:
-        for r in case["results"]:
-            print(
-                f"| {r['env_name']} | {r['seeds']} | {r['steps_per_seed']} "
-                f"| {r['lfx_median_sps']:.3g} | {r['peer_median_sps']:.3g} "
-                f"| {r['median_ratio']:.3f} "
-                f"| {r['lfx_median_cpu_sps']:.3g} / {r['peer_median_cpu_sps']:.3g} "
-                f"| {r['median_cpu_ratio']:.3f} "
-                f"| {r['lfx_compile_s']:.1f} / {r['peer_compile_s']:.1f} |"
-            )
+    print_table(out)
     if args.json_out:
         os.makedirs(os.path.dirname(os.path.abspath(args.json_out)), exist_ok=True)
         with open(args.json_out, "w") as f:

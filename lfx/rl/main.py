@@ -42,6 +42,13 @@ def build(module: ModuleType, config, sweep: str):
     static, run, base = from_configdict(config, module.Config, RunConfig, hparams=module.HParams)
     static.validate()
     run.validate()
+    every = getattr(static, "eval_every", 0)
+    if every > 0 and run.chunk_size % every:
+        raise ValueError(
+            f"config.eval_every={every} does not divide config.chunk_size={run.chunk_size}: each "
+            f"chunk evaluates after every eval_every-th of its own updates, so the run would "
+            f"evaluate off its grid (or never); set chunk_size to a multiple of {every}."
+        )
     settings, dicts, labels = cli.sweep_settings(base, sweep)
     for hp in settings:
         check_finite_hparams(hp)

@@ -181,3 +181,75 @@ class ActorCritic(nn.Module):
         """The greedy action for `obs` (one observation or a batch): `Policy.mode()`."""
         pi, _ = self(obs)
         return pi.mode()
+
+
+# ---------------------------------------------------------------------------------------------
+# Off-policy continuous control (SAC): a squashed-Gaussian actor and an ensemble of Q-functions.
+
+
+class SquashedGaussianActor(nn.Module):
+    """pi(u | s) = N(mu(s), sigma(s)^2), a = tanh(u) in [-1, 1]^A (Haarnoja et al. 2018).
+
+    The head outputs [mu, s] with sigma = softplus(s) + 0.001 (brax's `NormalTanhDistribution`);
+    `__call__` returns the squashed `Policy` (samples u, `log_prob(u)` is the density of tanh(u)).
+    `act(obs)` is the deterministic env action: tanh(mu) mapped affinely onto [action_low,
+    action_high] per dimension, so an exported actor drives the env without knowing the recipe.
+
+    Attributes:
+      action_dim: A. action_low / action_high: the env's bounds, one float per dimension.
+    """
+
+    action_dim: int
+    hidden_sizes: Sequence[int] = (256, 256)
+    activation: str = "relu"
+    action_low: Sequence[float] = ()
+    action_high: Sequence[float] = ()
+
+    @nn.compact
+    def __call__(self, obs):
+        x = MLPTorso(self.hidden_sizes, self.activation, name="torso")(obs)
+        out = nn.Dense(2 * self.action_dim, kernel_init=orthogonal(0.01))(x)
+        mean, s = jnp.split(out, 2, axis=-1)
+        return Policy(mean=mean, log_std=jnp.log(jax.nn.softplus(s) + MIN_STD), squash=True)
+
+    def scale(self, a):
+        """[-1, 1]^A -> [low, high]^A: low + (a + 1) (high - low) / 2 (identity without bounds)."""
+        if not self.action_low:
+            return a
+        low, high = jnp.asarray(self.action_low), jnp.asarray(self.action_high)
+        return low + 0.5 * (a + 1.0) * (high - low)
+
+    def act(self, obs):
+        """The deterministic env action scale(tanh(mu(s))), for one observation or a batch."""
+        return self.scale(self(obs).mode())
+
+
+class QHead(nn.Module):
+    """One Q-function: an MLP torso and a linear output, [*batch, D] -> [*batch]."""
+
+    hidden_sizes: Sequence[int]
+    activation: str
+
+    @nn.compact
+    def __call__(self, x):
+        x = MLPTorso(self.hidden_sizes, self.activation)(x)
+        return nn.Dense(1, kernel_init=orthogonal(1.0))(x)[..., 0]
+
+
+class QEnsemble(nn.Module):
+    """`num_critics` independent Q(s, a) MLPs over concat(s, a): output [num_critics, *batch].
+
+    Parameters carry a leading [num_critics] axis (`nn.vmap`), so the twin critics of SAC/TD3 are
+    one module and one optimiser state.
+    """
+
+    hidden_sizes: Sequence[int] = (256, 256)
+    activation: str = "relu"
+    num_critics: int = 2
+
+    @nn.compact
+    def __call__(self, obs, action):
+        x = jnp.concatenate([obs, action], axis=-1)
+        ensemble = nn.vmap(QHead, variable_axes={"params": 0}, split_rngs={"params": True},
+                           in_axes=None, out_axes=0, axis_size=self.num_critics)
+        return ensemble(self.hidden_sizes, self.activation, name="critics")(x)

@@ -1,0 +1,118 @@
+"""SAC speed: lfx against rejax (a public peer) on the identical configuration, interleaved.
+
+    python scripts/bench_sac.py                                   # CPU: Pendulum-v1, 1 and 8 seeds
+    python scripts/bench_sac.py --rounds 7 --json_out runs/bench_sac.json
+
+The driver is scripts/bench_ppo.py's (`run_case`: long-lived workers, one compile each, an untimed
+warm-up, then lfx / rejax alternating for `--rounds` rounds; the median per-round ratio of wall
+time and of worker CPU time, > 1 = lfx faster). The rejax worker is scripts/peers/rejax_sac.py,
+run with the peer venv's python (rejax 0.1.3 needs gymnax<1.0).
+
+Measured configuration (both sides): gymnax Pendulum-v1, 4 envs stepping once per iteration, 4
+gradient steps per iteration on batches of 128, buffer 100,000, learning after 1,000 env steps,
+64-64 ReLU actor and twin critics, Adam lr 3e-4, gamma 0.99, tau 0.005, learned temperature with
+target entropy -|A|. Differences that could not be removed: docs/benchmarks/sac.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import bench_ppo  # noqa: E402  (the shared interleaving driver)
+
+PEER_WORKER = os.path.join(HERE, "peers", "rejax_sac.py")
+BASE = {"env_name": "Pendulum-v1", "num_envs": 4, "gradient_steps": 4, "batch_size": 128,
+        "buffer_size": 100_000, "learning_starts": 1_000, "hidden_sizes": [64, 64],
+        "activation": "relu", "lr": 3e-4, "gamma": 0.99, "tau": 0.005}
+
+
+def lfx_worker(cfg: dict) -> None:
+    import jax  # noqa: PLC0415 (the driver itself never imports jax)
+
+    from lfx.rl import sac  # noqa: PLC0415
+
+    config = sac.SACConfig(
+        env_name=cfg["env_name"], num_envs=cfg["num_envs"], num_steps=1,
+        gradient_steps=cfg["gradient_steps"], total_timesteps=cfg["total_timesteps"],
+        buffer_size=cfg["buffer_size"], learning_starts=cfg["learning_starts"],
+        batch_size=cfg["batch_size"], hidden_sizes=tuple(cfg["hidden_sizes"]),
+        activation=cfg["activation"],
+    )
+    hparams = sac.HParams(lr=cfg["lr"], gamma=cfg["gamma"], tau=cfg["tau"])
+    recipe = sac.make_train(config)
+    fns, args, compile_s = {}, {}, {}
+    for seeds in cfg["seed_counts"]:
+        t0 = time.perf_counter()
+        if seeds == 1:
+            fn, arg = jax.jit(recipe.train), (jax.random.key(0), hparams)
+        else:
+            fn = jax.jit(jax.vmap(recipe.train, in_axes=(0, None)))
+            arg = (jax.random.split(jax.random.key(0), seeds), hparams)
+        compiled = fn.lower(*arg).compile()
+        compile_s[seeds] = time.perf_counter() - t0
+        jax.block_until_ready(compiled(*arg))  # warm-up call, not timed
+        fns[seeds], args[seeds] = compiled, arg
+    from importlib.metadata import version  # noqa: PLC0415
+
+    print(json.dumps({"ready": True, "impl": "lfx",
+                      "steps_per_seed": config.num_updates * config.steps_per_update,
+                      "compile_s": compile_s,
+                      "versions": {p: version(p) for p in ("jax", "jaxlib", "gymnax", "flax", "optax")},
+                      "device": str(jax.devices()[0])}), flush=True)
+    for line in sys.stdin:
+        cmd, seeds = line.split()
+        if cmd != "run":
+            break
+        seeds = int(seeds)
+        t0, c0 = time.perf_counter(), time.process_time()
+        jax.block_until_ready(fns[seeds](*args[seeds]))
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(json.dumps({"impl": "lfx", "seeds": seeds, "seconds": dt, "cpu_seconds": cpu}), flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--total_timesteps", type=int, default=4_000, help="per seed")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case (>= 5)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 8], help="seed counts")
+    p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    p.add_argument("--peer_python", default="/opt/peers/rejax/bin/python")
+    p.add_argument("--single_thread", action="store_true",
+                   help="CPU: one XLA compute thread per worker (steadier on an oversubscribed machine)")
+    p.add_argument("--json_out", default=None)
+    p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args._worker is not None:
+        lfx_worker(json.loads(args._worker))
+        return
+    if args.rounds < 1:
+        raise ValueError("--rounds must be >= 1 (use >= 5 for a reported figure).")
+    if not os.path.exists(args.peer_python):
+        raise ValueError(f"peer python {args.peer_python} not found; create it with `python -m venv "
+                         "/opt/peers/rejax && /opt/peers/rejax/bin/pip install rejax==0.1.3 'gymnax<1.0'` or pass "
+                         "--peer_python.")
+    total = args.total_timesteps // BASE["num_envs"] * BASE["num_envs"]
+    if total <= BASE["learning_starts"]:
+        raise ValueError(f"--total_timesteps must exceed learning_starts ({BASE['learning_starts']}).")
+    cfg = {**BASE, "total_timesteps": total, "seed_counts": args.seeds}
+    t0 = time.time()
+    print(f"case {cfg['env_name']} seeds {cfg['seed_counts']}:", flush=True)
+    case = bench_ppo.run_case(cfg, args.rounds, args.device, args.peer_python, args.single_thread,
+                              lfx_script=__file__, peer_worker=PEER_WORKER)
+    out = {"argv": sys.argv, "device": args.device, "single_thread": args.single_thread,
+           "rounds": args.rounds, "cases": [case], "wall_s": time.time() - t0}
+    bench_ppo.print_table(out)
+    if args.json_out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json_out)), exist_ok=True)
+        with open(args.json_out, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
