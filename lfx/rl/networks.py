@@ -156,19 +156,22 @@ class ActorCritic(nn.Module):
     action_dist: str = "gaussian"
 
     @nn.compact
-    def __call__(self, obs):
+    def __call__(self, obs, value_only: bool = False):
+        critic_torso = MinAtarConvTorso if self.torso == "minatar_conv" else MLPTorso
+        x = obs
         if self.torso == "mlp":
-            batch_shape = obs.shape[: obs.ndim - self.obs_ndim]
-            x = obs.reshape(batch_shape + (-1,))
-            actor = MLPTorso(self.hidden_sizes, self.activation, name="actor_torso")(x)
-            critic = MLPTorso(self.value_hidden_sizes or self.hidden_sizes, self.activation,
+            x = obs.reshape(obs.shape[: obs.ndim - self.obs_ndim] + (-1,))
+        critic = critic_torso(self.value_hidden_sizes or self.hidden_sizes
+                              if self.torso == "mlp" else self.hidden_sizes, self.activation,
                               name="critic_torso")(x)
-        else:
-            actor = MinAtarConvTorso(self.hidden_sizes, self.activation, name="actor_torso")(obs)
-            critic = MinAtarConvTorso(self.hidden_sizes, self.activation, name="critic_torso")(obs)
+        # Heads are named explicitly so that `value_only` (no actor) finds the same parameters.
+        value = nn.Dense(1, kernel_init=orthogonal(1.0), name="Dense_1")(critic)[..., 0]
+        if value_only:
+            return value
+        actor = critic_torso(self.hidden_sizes, self.activation, name="actor_torso")(x)
         squash = not self.discrete and self.action_dist == "tanh_normal"
-        out = nn.Dense(self.action_dim * (2 if squash else 1), kernel_init=orthogonal(0.01))(actor)
-        value = nn.Dense(1, kernel_init=orthogonal(1.0))(critic)[..., 0]
+        out = nn.Dense(self.action_dim * (2 if squash else 1), kernel_init=orthogonal(0.01),
+                       name="Dense_0")(actor)
         if self.discrete:
             return Policy(logits=out), value
         if squash:
@@ -181,6 +184,10 @@ class ActorCritic(nn.Module):
         """The greedy action for `obs` (one observation or a batch): `Policy.mode()`."""
         pi, _ = self(obs)
         return pi.mode()
+
+    def value(self, obs):
+        """V(obs) alone: the critic torso and head, without the actor's forward pass."""
+        return self(obs, value_only=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -426,11 +426,11 @@ def compute_advantages(
 ) -> tuple[jax.Array, jax.Array]:
     """GAE advantages and value targets, each [T, N], of a rollout (`traj` leaves [T, N, ...]).
 
-    One batched critic pass gives V(s') for every step: the next observation where the episode
-    goes on, the final observation where it was truncated (bootstrapped) or terminated (masked out
-    by GAE).
+    One batched critic-only pass (`ActorCritic.value`, no actor forward) gives V(s') for every
+    step: the next observation where the episode goes on, the final observation where it was
+    truncated (bootstrapped) or terminated (masked out by GAE).
     """
-    _, next_value = network.apply(params, traj.next_obs)
+    next_value = network.apply(params, traj.next_obs, method="value")
     return jax.vmap(
         functools.partial(gae_advantages, gamma=gamma, gae_lambda=gae_lambda),
         in_axes=1,
