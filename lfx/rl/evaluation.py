@@ -41,36 +41,40 @@ FORMAT = "lfx.rl.policy/1"
 
 
 def evaluate(
-    key: jax.Array, act: Callable[[jax.Array, jax.Array], jax.Array], env: Any, env_params: Any,
-    *, num_episodes: int, max_steps: int,
+    key: jax.Array, act: Callable[..., Any], env: Any, env_params: Any,
+    *, num_episodes: int, max_steps: int, memory: Any = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Returns and lengths `[num_episodes]` of each env's first episode within `max_steps` steps.
 
     An episode still running after `max_steps` steps counts with its return so far and length
     `max_steps`. Args: `act(obs, key) -> action` for one observation; `env` with gymnax 1.0
-    semantics (`lfx.envs.make`).
+    semantics (`lfx.envs.make`). A recurrent policy passes its initial `memory` (leaves
+    [num_episodes, ...], e.g. a GRU's zero state) and `act(obs, memory, key) -> (action, memory)`
+    for one episode's observation and memory, carried from step to step.
     """
     k_reset, k_run = jax.random.split(key)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(
         jax.random.split(k_reset, num_episodes), env_params
     )
     step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    policy = jax.vmap(act if memory is not None else (lambda o, m, k: (act(o, k), m)))
 
     def body(carry, k):
-        obs, state, ret, length, alive = carry
+        obs, state, mem, ret, length, alive = carry
         k_act, k_env = jax.random.split(k)
-        action = jax.vmap(act)(obs, jax.random.split(k_act, num_episodes))
+        action, mem = policy(obs, mem, jax.random.split(k_act, num_episodes))
         obs, state, reward, terminated, truncated, _ = step(
             jax.random.split(k_env, num_episodes), state, action, env_params
         )
         ret = ret + jnp.where(alive, reward.astype(jnp.float32), 0.0)
         length = length + alive.astype(jnp.int32)
         alive = alive & ~(terminated | truncated)
-        return (obs, state, ret, length, alive), None
+        return (obs, state, mem, ret, length, alive), None
 
-    init = (obs, state, jnp.zeros(num_episodes), jnp.zeros(num_episodes, jnp.int32),
+    mem = memory if memory is not None else jnp.zeros(num_episodes)
+    init = (obs, state, mem, jnp.zeros(num_episodes), jnp.zeros(num_episodes, jnp.int32),
             jnp.ones(num_episodes, bool))
-    (_, _, ret, length, _), _ = jax.lax.scan(body, init, jax.random.split(k_run, max_steps))
+    (_, _, _, ret, length, _), _ = jax.lax.scan(body, init, jax.random.split(k_run, max_steps))
     return ret, length
 
 

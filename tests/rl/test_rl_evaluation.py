@@ -50,6 +50,35 @@ def test_evaluate_records_each_envs_first_episode_like_a_loop():
     np.testing.assert_array_equal(returns, again)
 
 
+def test_evaluate_carries_a_recurrent_policys_memory():
+    """A policy whose action depends only on its memory (a step counter) reproduces the same
+    open-loop action sequence as a stateless policy reading the time from the env's state."""
+    env, params = gymnax.make("CartPole-v1")
+    pattern = jnp.array([0, 0, 1, 1, 1, 0, 1, 0, 0, 1], jnp.int32)
+
+    def act_memory(obs, count, key):
+        del obs, key
+        return pattern[count % 10], count + 1
+
+    key = jax.random.key(2)
+    returns, lengths = evaluation.evaluate(key, act_memory, env, params, num_episodes=3,
+                                           max_steps=80, memory=jnp.zeros(3, jnp.int32))
+    for e in range(3):
+        t = {"step": 0}
+
+        def act(obs, key):
+            a = pattern[t["step"] % 10]
+            t["step"] += 1
+            return a
+
+        ret, length = _loop_first_episode(env, params, key, act, e, 3, 80)
+        assert returns[e] == pytest.approx(ret) and int(lengths[e]) == length
+    # Without the carried memory (always count 0) the policy is always-left and falls sooner.
+    _, stuck = evaluation.evaluate(key, lambda o, m, k: (pattern[0], m), env, params,
+                                   num_episodes=3, max_steps=80, memory=jnp.zeros(3, jnp.int32))
+    assert np.all(np.asarray(stuck) < np.asarray(lengths))
+
+
 def test_eval_blocks_evaluates_after_every_kth_update_and_carries_the_value():
     from flax import struct
 
