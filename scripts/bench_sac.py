@@ -81,6 +81,8 @@ def main() -> None:
     p.add_argument("--total_timesteps", type=int, default=4_000, help="per seed")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case (>= 5)")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 8], help="seed counts")
+    p.add_argument("--buffer_size", type=int, default=BASE["buffer_size"],
+                   help="replay capacity on both sides (rejax's sampling cost grows with it)")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--peer_python", default="/opt/peers/rejax/bin/python")
     p.add_argument("--single_thread", action="store_true",
@@ -100,7 +102,7 @@ def main() -> None:
     total = args.total_timesteps // BASE["num_envs"] * BASE["num_envs"]
     if total <= BASE["learning_starts"]:
         raise ValueError(f"--total_timesteps must exceed learning_starts ({BASE['learning_starts']}).")
-    cfg = {**BASE, "total_timesteps": total, "seed_counts": args.seeds}
+    cfg = {**BASE, "total_timesteps": total, "seed_counts": args.seeds, "buffer_size": args.buffer_size}
     t0 = time.time()
     print(f"case {cfg['env_name']} seeds {cfg['seed_counts']}:", flush=True)
     case = bench_ppo.run_case(cfg, args.rounds, args.device, args.peer_python, args.single_thread,

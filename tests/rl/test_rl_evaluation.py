@@ -63,7 +63,7 @@ def test_evaluate_carries_a_recurrent_policys_memory():
     key = jax.random.key(2)
     returns, lengths = evaluation.evaluate(key, act_memory, env, params, num_episodes=3,
                                            max_steps=80, memory=jnp.zeros(3, jnp.int32))
-    for e in range(3):
+    def open_loop():  # a fresh step counter per episode
         t = {"step": 0}
 
         def act(obs, key):
@@ -71,7 +71,10 @@ def test_evaluate_carries_a_recurrent_policys_memory():
             t["step"] += 1
             return a
 
-        ret, length = _loop_first_episode(env, params, key, act, e, 3, 80)
+        return act
+
+    for e in range(3):
+        ret, length = _loop_first_episode(env, params, key, open_loop(), e, 3, 80)
         assert returns[e] == pytest.approx(ret) and int(lengths[e]) == length
     # Without the carried memory (always count 0) the policy is always-left and falls sooner.
     _, stuck = evaluation.evaluate(key, lambda o, m, k: (pattern[0], m), env, params,
