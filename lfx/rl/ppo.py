@@ -15,7 +15,7 @@ agent.
 
 The pieces are module-level functions, bound to a config by `make_train` with `functools.partial`:
 `init_state` -> `num_updates` x `update_step` (= `rollout`, `compute_advantages`,
-`shuffle_minibatches`, `minibatch_epochs` over `ppo_loss`), scanned by `run_updates`.
+`shuffle_minibatches`, `minibatch_epochs` over `ppo_loss`), scanned by `lfx.rl.loop.run_updates`.
 Shapes: T = num_steps, N = num_envs, M = minibatch_size, K = num_minibatches, E = update_epochs.
 Metrics are aggregated per update inside the scan: every array in `metrics` is [num_updates].
 """
@@ -36,7 +36,7 @@ from gymnax.environments import spaces
 
 from lfx import envs
 from lfx.envs import wrappers
-from lfx.rl import evaluation, losses
+from lfx.rl import evaluation, loop, losses
 from lfx.rl.gae import gae_advantages
 from lfx.rl.networks import ACTION_DISTS, ACTIVATIONS, TORSOS, ActorCritic
 
@@ -577,42 +577,6 @@ def update_step(
     return state, metrics
 
 
-def run_updates(
-    state: TrainState, hparams: HParams, objective_params: Any = None, *,
-    num_updates: int, update: Callable[..., tuple[TrainState, dict[str, jax.Array]]],
-    evaluate: Callable[[TrainState], tuple[TrainState, jax.Array]] | None = None,
-    eval_every: int = 0,
-) -> tuple[TrainState, dict[str, jax.Array]]:
-    """`num_updates` updates in one scan (chunks of a run, for progress and checkpoints).
-
-    With `eval_every > 0`, `evaluate(state)` runs after every `eval_every`-th update
-    (`lfx.rl.evaluation.eval_blocks`) and the metrics gain "eval/episode_return" and "eval/fresh".
-
-    Returns:
-      the state after them and the metrics, each [num_updates].
-    """
-
-    def one(s):
-        return update(s, hparams, objective_params)
-
-    if eval_every > 0:
-        return evaluation.eval_blocks(
-            state, num_updates, eval_every=eval_every, update=one, evaluate_state=evaluate
-        )
-    return jax.lax.scan(lambda s, _: one(s), state, None, num_updates)
-
-
-def train_run(
-    key: jax.Array, hparams: HParams, objective_params: Any = None, *,
-    init: Callable[..., TrainState], run: Callable[..., tuple[TrainState, dict[str, jax.Array]]],
-    num_updates: int,
-) -> tuple[TrainState, dict[str, jax.Array]]:
-    """A whole run: validate the hparams, init, then `num_updates` updates. Metrics: [num_updates]."""
-    hparams.validate()
-    state = init(key, hparams, objective_params)
-    return run(state, hparams, objective_params, num_updates=num_updates)
-
-
 def make_train(
     config: PPOConfig, policy_objective: losses.PolicyObjective | None = None
 ) -> PPORecipe:
@@ -636,9 +600,9 @@ def make_train(
     update = functools.partial(update_step, **parts, policy_objective=objective)
     evaluate = functools.partial(evaluate_state, config=config, eval_env=eval_env,
                                  env_params=env_params, network=network)
-    run = functools.partial(run_updates, update=update, evaluate=evaluate,
+    run = functools.partial(loop.run_updates, update=update, evaluate=evaluate,
                             eval_every=config.eval_every)
-    train = functools.partial(train_run, init=init, run=run, num_updates=config.num_updates)
+    train = functools.partial(loop.train_run, init=init, run=run, num_updates=config.num_updates)
     return PPORecipe(
         config, env, env_params, network, eval_env, init, update, run, train, config.num_updates
     )

@@ -48,7 +48,7 @@ from gymnax.environments import spaces
 
 from lfx import envs
 from lfx.envs import wrappers
-from lfx.rl import evaluation, replay
+from lfx.rl import evaluation, loop, replay
 from lfx.rl.networks import ACTIVATIONS, QEnsemble, SquashedGaussianActor
 
 
@@ -431,28 +431,6 @@ def evaluate_state(state: TrainState, *, config: SACConfig, eval_env: Any, env_p
     return state.replace(key=key), jnp.mean(returns)
 
 
-def run_updates(
-    state: TrainState, hparams: HParams, objective_params: Any = None, *, num_updates: int,
-    update: Callable[..., Any], evaluate: Callable[[TrainState], Any], eval_every: int,
-) -> tuple[TrainState, dict[str, jax.Array]]:
-    """`num_updates` updates in one scan (with an evaluation every `eval_every` when > 0)."""
-
-    def one(s):
-        return update(s, hparams, objective_params)
-
-    if eval_every > 0:
-        return evaluation.eval_blocks(state, num_updates, eval_every=eval_every, update=one,
-                                      evaluate_state=evaluate)
-    return jax.lax.scan(lambda s, _: one(s), state, None, num_updates)
-
-
-def train_run(key: jax.Array, hparams: HParams, objective_params: Any = None, *,
-              init: Callable[..., TrainState], run: Callable[..., Any], num_updates: int):
-    """A whole run: validate the hparams, init, then `num_updates` updates. Metrics: [num_updates]."""
-    hparams.validate()
-    return run(init(key, hparams), hparams, objective_params, num_updates=num_updates)
-
-
 def make_train(config: SACConfig) -> SACRecipe:
     """Builds the SAC recipe for a static config; validates it before anything is compiled."""
     config.validate()
@@ -464,8 +442,8 @@ def make_train(config: SACConfig) -> SACRecipe:
     update = functools.partial(update_step, **parts)
     evaluate = functools.partial(evaluate_state, config=config, eval_env=eval_env,
                                  env_params=env_params, networks=networks)
-    run = functools.partial(run_updates, update=update, evaluate=evaluate, eval_every=config.eval_every)
-    train = functools.partial(train_run, init=init, run=run, num_updates=config.num_updates)
+    run = functools.partial(loop.run_updates, update=update, evaluate=evaluate, eval_every=config.eval_every)
+    train = functools.partial(loop.train_run, init=init, run=run, num_updates=config.num_updates)
     return SACRecipe(config, env, env_params, networks.actor, networks, eval_env, init, update, run,
                      train, config.num_updates)
 

@@ -12,12 +12,13 @@ into a grouped convolution, and XLA's CPU grouped/backward convolutions are slow
 vmaps into a batched matrix product instead. Measured on 2 CPU cores (MinAtar SpaceInvaders PPO,
 2 x 8192 steps, population 2, docs/benchmarks/meta.md): vmapped lifetimes 80.4 s -> 6.8 s, a single
 lifetime 20.9 s -> 3.1 s. Parameters ("kernel" [kh, kw, C, O], "bias" [O]) and initialisation
-(LeCun normal, zero bias) are those of `nn.Conv`, so the two are interchangeable.
+(LeCun normal by default, zero bias) are those of `nn.Conv`, so the two are interchangeable;
+`kernel_init` takes any flax initialiser (purejaxql's MinAtar Q-network uses He normal).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -39,11 +40,12 @@ class PatchConv(nn.Module):
 
     features: int
     kernel_size: Sequence[int] = (3, 3)
+    kernel_init: Callable = nn.initializers.lecun_normal()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kh, kw = self.kernel_size
         c = x.shape[-1]
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), (kh, kw, c, self.features))
+        kernel = self.param("kernel", self.kernel_init, (kh, kw, c, self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         return patches(x, kh, kw) @ kernel.reshape(kh * kw * c, self.features) + bias
