@@ -138,6 +138,40 @@ def lfx_worker(cfg: dict) -> None:
         print(json.dumps({"impl": "lfx", "seeds": seeds, "seconds": dt, "cpu_seconds": cpu}), flush=True)
 
 
+def serve(impl: str, train, seed_counts, steps_per_seed: int, packages) -> None:
+    """A benchmark worker's protocol, shared by every lfx and peer worker of scripts/bench_*.py.
+
+    `train(seeds) -> (fn, args)`: the function to time for `seeds` seeds (already vmapped for
+    seeds > 1) and its arguments. Compiles each once (`lower().compile()`, timed), makes one
+    untimed warm-up call, prints one JSON line {"ready": ...}, then answers every stdin line
+    "run <seeds>" with one JSON line holding the wall and CPU time of one call.
+    """
+    import jax  # noqa: PLC0415 (the driver itself never imports jax)
+
+    fns, args, compile_s = {}, {}, {}
+    for seeds in seed_counts:
+        fn, arg = train(seeds)
+        t0 = time.perf_counter()
+        compiled = jax.jit(fn).lower(*arg).compile()
+        compile_s[seeds] = time.perf_counter() - t0
+        jax.block_until_ready(compiled(*arg))  # warm-up call, not timed
+        fns[seeds], args[seeds] = compiled, arg
+    from importlib.metadata import version  # noqa: PLC0415
+
+    print(json.dumps({"ready": True, "impl": impl, "steps_per_seed": steps_per_seed,
+                      "compile_s": compile_s, "versions": {p: version(p) for p in packages},
+                      "device": str(jax.devices()[0])}), flush=True)
+    for line in sys.stdin:
+        cmd, seeds = line.split()
+        if cmd != "run":
+            break
+        seeds = int(seeds)
+        t0, c0 = time.perf_counter(), time.process_time()
+        jax.block_until_ready(fns[seeds](*args[seeds]))
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(json.dumps({"impl": impl, "seeds": seeds, "seconds": dt, "cpu_seconds": cpu}), flush=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # Driver.
 

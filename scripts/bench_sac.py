@@ -22,14 +22,13 @@ import os
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import bench_ppo  # noqa: E402  (the shared interleaving driver)
+import bench_ppo  # the shared driver (this script's folder is first on sys.path)
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 PEER_WORKER = os.path.join(HERE, "peers", "rejax_sac.py")
 BASE = {"env_name": "Pendulum-v1", "num_envs": 4, "gradient_steps": 4, "batch_size": 128,
         "buffer_size": 100_000, "learning_starts": 1_000, "hidden_sizes": [64, 64],
-        "activation": "relu", "lr": 3e-4, "gamma": 0.99, "tau": 0.005}
+        "activation": "relu", "lr": 3e-4, "gamma": 0.99, "tau": 0.005, "total_timesteps": 4_000}
 
 
 def lfx_worker(cfg: dict) -> None:
@@ -46,42 +45,23 @@ def lfx_worker(cfg: dict) -> None:
     )
     hparams = sac.HParams(lr=cfg["lr"], gamma=cfg["gamma"], tau=cfg["tau"])
     recipe = sac.make_train(config)
-    fns, args, compile_s = {}, {}, {}
-    for seeds in cfg["seed_counts"]:
-        t0 = time.perf_counter()
+
+    def train(seeds):
         if seeds == 1:
-            fn, arg = jax.jit(recipe.train), (jax.random.key(0), hparams)
-        else:
-            fn = jax.jit(jax.vmap(recipe.train, in_axes=(0, None)))
-            arg = (jax.random.split(jax.random.key(0), seeds), hparams)
-        compiled = fn.lower(*arg).compile()
-        compile_s[seeds] = time.perf_counter() - t0
-        jax.block_until_ready(compiled(*arg))  # warm-up call, not timed
-        fns[seeds], args[seeds] = compiled, arg
-    from importlib.metadata import version  # noqa: PLC0415
+            return recipe.train, (jax.random.key(0), hparams)
+        return jax.vmap(recipe.train, in_axes=(0, None)), (jax.random.split(jax.random.key(0), seeds), hparams)
 
-    print(json.dumps({"ready": True, "impl": "lfx",
-                      "steps_per_seed": config.num_updates * config.steps_per_update,
-                      "compile_s": compile_s,
-                      "versions": {p: version(p) for p in ("jax", "jaxlib", "gymnax", "flax", "optax")},
-                      "device": str(jax.devices()[0])}), flush=True)
-    for line in sys.stdin:
-        cmd, seeds = line.split()
-        if cmd != "run":
-            break
-        seeds = int(seeds)
-        t0, c0 = time.perf_counter(), time.process_time()
-        jax.block_until_ready(fns[seeds](*args[seeds]))
-        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-        print(json.dumps({"impl": "lfx", "seeds": seeds, "seconds": dt, "cpu_seconds": cpu}), flush=True)
+    bench_ppo.serve("lfx", train, cfg["seed_counts"], config.num_updates * config.steps_per_update,
+                    ("jax", "jaxlib", "gymnax", "flax", "optax"))
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--total_timesteps", type=int, default=4_000, help="per seed")
+def cli_main(doc: str, base: dict, worker, script: str, peer_worker: str) -> None:
+    """The command line of an off-policy bench (bench_sac.py, bench_dqn.py): flags, one case, table."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--total_timesteps", type=int, default=base["total_timesteps"], help="per seed")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case (>= 5)")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 8], help="seed counts")
-    p.add_argument("--buffer_size", type=int, default=BASE["buffer_size"],
+    p.add_argument("--buffer_size", type=int, default=base["buffer_size"],
                    help="replay capacity on both sides (rejax's sampling cost grows with it)")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--peer_python", default="/opt/peers/rejax/bin/python")
@@ -91,22 +71,22 @@ def main() -> None:
     p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args._worker is not None:
-        lfx_worker(json.loads(args._worker))
+        worker(json.loads(args._worker))
         return
     if args.rounds < 1:
         raise ValueError("--rounds must be >= 1 (use >= 5 for a reported figure).")
     if not os.path.exists(args.peer_python):
         raise ValueError(f"peer python {args.peer_python} not found; create it with `python -m venv "
-                         "/opt/peers/rejax && /opt/peers/rejax/bin/pip install rejax==0.1.3 'gymnax<1.0'` or pass "
-                         "--peer_python.")
-    total = args.total_timesteps // BASE["num_envs"] * BASE["num_envs"]
-    if total <= BASE["learning_starts"]:
-        raise ValueError(f"--total_timesteps must exceed learning_starts ({BASE['learning_starts']}).")
-    cfg = {**BASE, "total_timesteps": total, "seed_counts": args.seeds, "buffer_size": args.buffer_size}
+                         "/opt/peers/rejax && /opt/peers/rejax/bin/pip install rejax==0.1.3 'gymnax<1.0'` "
+                         "or pass --peer_python.")
+    total = args.total_timesteps // base["num_envs"] * base["num_envs"]
+    if total <= base["learning_starts"]:
+        raise ValueError(f"--total_timesteps must exceed learning_starts ({base['learning_starts']}).")
+    cfg = {**base, "total_timesteps": total, "seed_counts": args.seeds, "buffer_size": args.buffer_size}
     t0 = time.time()
     print(f"case {cfg['env_name']} seeds {cfg['seed_counts']}:", flush=True)
     case = bench_ppo.run_case(cfg, args.rounds, args.device, args.peer_python, args.single_thread,
-                              lfx_script=__file__, peer_worker=PEER_WORKER)
+                              lfx_script=script, peer_worker=peer_worker)
     out = {"argv": sys.argv, "device": args.device, "single_thread": args.single_thread,
            "rounds": args.rounds, "cases": [case], "wall_s": time.time() - t0}
     bench_ppo.print_table(out)
@@ -117,4 +97,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli_main(__doc__, BASE, lfx_worker, __file__, PEER_WORKER)

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 from rejax import SAC
+
+from scripts.bench_ppo import serve  # the shared worker protocol (the driver puts the repo on PYTHONPATH)
 
 
 def build(cfg: dict):
@@ -50,32 +51,13 @@ def build(cfg: dict):
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     algo, steps = build(cfg)
-    fns, args, compile_s = {}, {}, {}
-    for seeds in cfg["seed_counts"]:
-        t0 = time.perf_counter()
-        if seeds == 1:
-            fn, arg = jax.jit(algo.train), jax.random.PRNGKey(0)
-        else:
-            fn, arg = jax.jit(jax.vmap(algo.train)), jax.random.split(jax.random.PRNGKey(0), seeds)
-        compiled = fn.lower(arg).compile()
-        compile_s[seeds] = time.perf_counter() - t0
-        jax.block_until_ready(compiled(arg))  # warm-up call, not timed
-        fns[seeds], args[seeds] = compiled, arg
-    from importlib.metadata import version  # noqa: PLC0415
 
-    print(json.dumps({"ready": True, "impl": "rejax", "steps_per_seed": steps, "compile_s": compile_s,
-                      "versions": {p: version(p) for p in ("jax", "jaxlib", "gymnax", "flax", "optax",
-                                                           "rejax")},
-                      "device": str(jax.devices()[0])}), flush=True)
-    for line in sys.stdin:
-        cmd, seeds = line.split()
-        if cmd != "run":
-            break
-        seeds = int(seeds)
-        t0, c0 = time.perf_counter(), time.process_time()
-        jax.block_until_ready(fns[seeds](args[seeds]))
-        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-        print(json.dumps({"impl": "rejax", "seeds": seeds, "seconds": dt, "cpu_seconds": cpu}), flush=True)
+    def train(seeds):
+        if seeds == 1:
+            return algo.train, (jax.random.PRNGKey(0),)
+        return jax.vmap(algo.train), (jax.random.split(jax.random.PRNGKey(0), seeds),)
+
+    serve("rejax", train, cfg["seed_counts"], steps, ("jax", "jaxlib", "gymnax", "flax", "optax", "rejax"))
 
 
 if __name__ == "__main__":
