@@ -365,9 +365,7 @@ def update_step(state: TrainState, hparams: HParams, *, config: DQNConfig, env: 
         lambda new, old: jnp.where(update_target, hparams.tau * new + (1.0 - hparams.tau) * old, old),
         params, state.target_params)
 
-    num_done = jnp.sum(stats["episode_done"])
-    mean_return = jnp.sum(stats["episode_return"]) / jnp.maximum(num_done, 1)
-    last_return = jnp.where(num_done > 0, mean_return, state.last_return)
+    last_return, num_done = loop.finished_episodes(stats["episode_return"], stats["episode_done"], state.last_return)
     state = state.replace(params=params, target_params=target_params, opt_state=opt_state,
                           buffer=buffer, key=key, update_idx=state.update_idx + 1,
                           last_return=last_return)

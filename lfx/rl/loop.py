@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from lfx.rl import evaluation
 
@@ -46,3 +47,16 @@ def train_run(
     """A whole run: validate the (concrete) hparams, `init`, then `num_updates` updates."""
     hparams.validate()
     return run(init(key, hparams, *args), hparams, *args, num_updates=num_updates)
+
+
+def finished_episodes(episode_return: jax.Array, episode_done: jax.Array,
+                      last_return: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The update's "train/episode_return" and "train/episodes" from `EpisodeStatistics` info.
+
+    `episode_return` / `episode_done` [...] (any shape, e.g. [T, N]) are the wrapper's per-step
+    values (the return on an episode's last step, 0 elsewhere). Returns (the mean return of the
+    episodes that finished, or `last_return` when none did; the number that finished).
+    """
+    num_done = jnp.sum(episode_done)
+    mean_return = jnp.sum(episode_return) / jnp.maximum(num_done, 1)
+    return jnp.where(num_done > 0, mean_return, last_return), num_done

@@ -556,9 +556,7 @@ def update_step(
     )
     metrics = jax.tree.map(jnp.mean, metrics)
 
-    num_done = jnp.sum(traj.episode_done)
-    mean_return = jnp.sum(traj.episode_return) / jnp.maximum(num_done, 1)
-    last_return = jnp.where(num_done > 0, mean_return, state.last_return)
+    last_return, num_done = loop.finished_episodes(traj.episode_return, traj.episode_done, state.last_return)
     state = state.replace(
         params=params,
         opt_state=opt_state,

@@ -367,9 +367,7 @@ def update_step(state: TrainState, hparams: HParams, *, config: PQNConfig, env: 
         epoch, (state.params, state.opt_state), jax.random.split(k_epochs, config.num_epochs))
     metrics = jax.tree.map(jnp.mean, metrics)
 
-    num_done = jnp.sum(traj.episode_done)
-    mean_return = jnp.sum(traj.episode_return) / jnp.maximum(num_done, 1)
-    last_return = jnp.where(num_done > 0, mean_return, state.last_return)
+    last_return, num_done = loop.finished_episodes(traj.episode_return, traj.episode_done, state.last_return)
     grad_count = (state.update_idx + 1) * config.num_epochs * config.num_minibatches
     state = state.replace(params=params, opt_state=opt_state, key=key,
                           update_idx=state.update_idx + 1, last_return=last_return)

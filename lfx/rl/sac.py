@@ -397,9 +397,7 @@ def update_step(
 
     state, metrics = jax.lax.cond(learning, learn, skip, state)
 
-    num_done = jnp.sum(ep_done)
-    mean_return = jnp.sum(jnp.where(ep_done, ep_ret, 0.0)) / jnp.maximum(num_done, 1)
-    last_return = jnp.where(num_done > 0, mean_return, state.last_return)
+    last_return, num_done = loop.finished_episodes(ep_ret, ep_done, state.last_return)
     state = state.replace(key=key, update_idx=state.update_idx + 1, last_return=last_return)
     metrics.update({"train/episode_return": last_return, "train/episodes": num_done,
                     "train/env_steps": state.update_idx * config.steps_per_update})
