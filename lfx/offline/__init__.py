@@ -1,0 +1,1 @@
+"""Offline RL: generated D4RL-style datasets, model-free algorithms as pure losses, one recipe."""
