@@ -29,29 +29,15 @@ def _config(static: sac.SACConfig, run: RunConfig = RUN, **hparams):
     return to_configdict(static, run, hparams=sac.HParams(**hparams))
 
 
-# env: (num_timesteps, reward_scaling, discounting, learning_rate, num_envs, batch_size,
-#       grad_updates_per_step, max_replay_size, min_replay_size)
-BRAX_SAC = {
-    "hopper": (6_553_600, 30.0, 0.997, 6e-4, 128, 512, 64, 1_048_576, 8192),
-    "walker2d": (7_864_320, 5.0, 0.997, 6e-4, 128, 128, 32, 1_048_576, 8192),
-    "halfcheetah": (6_553_600, 1.0, 0.997, 6e-4, 128, 512, 64, 1_048_576, 8192),
-}
-
-
 def _brax(name: str):
-    steps, rs, gamma, lr, envs, batch, grads, replay, start = BRAX_SAC[name]
-    static = sac.SACConfig(
-        env_name=f"brax/{name}", env_kwargs=(("backend", "spring"),), num_envs=envs, num_steps=1,
-        gradient_steps=grads, total_timesteps=steps, buffer_size=replay, learning_starts=start,
-        batch_size=batch, normalize_obs=True, eval_every=2560,
-    )  # 2560 updates = 327,680 steps: 20 evaluations per run, as brax's num_evals
+    static, hparams = sac.brax_settings(name)
     run = RunConfig(num_seeds=5, chunk_size=2560, checkpoint_every=2560)
-    return _config(static, run, lr=lr, gamma=gamma, reward_scale=rs, target_entropy_scale=0.5)
+    return to_configdict(static, run, hparams=hparams)
 
 
 VARIANTS = {
     "pendulum": lambda: _config(sac.SACConfig(eval_every=250)),
-    **{name: (lambda n=name: _brax(n)) for name in BRAX_SAC},
+    **{name: (lambda n=name: _brax(n)) for name in sac.BRAX_SAC},
 }
 
 

@@ -446,4 +446,32 @@ def make_train(config: SACConfig) -> SACRecipe:
                      train, config.num_updates)
 
 
+# brax's SAC settings (brax's training notebook, `sac.train(...)` per env; halfcheetah: hopper's with
+# reward scale 1, as the notebook trains halfcheetah with PPO only). Per env: (num_timesteps,
+# reward_scaling, discounting, learning_rate, num_envs, batch_size, grad_updates_per_step,
+# max_replay_size, min_replay_size).
+BRAX_SAC = {
+    "hopper": (6_553_600, 30.0, 0.997, 6e-4, 128, 512, 64, 1_048_576, 8192),
+    "walker2d": (7_864_320, 5.0, 0.997, 6e-4, 128, 128, 32, 1_048_576, 8192),
+    "halfcheetah": (6_553_600, 1.0, 0.997, 6e-4, 128, 512, 64, 1_048_576, 8192),
+}
+
+
+def brax_settings(name: str) -> tuple[SACConfig, HParams]:
+    """brax's SAC settings for brax env `name` (spring backend) as lfx's (SACConfig, HParams).
+
+    Translation: brax takes one step of `num_envs` envs then `grad_updates_per_step` gradient steps,
+    so `num_steps = 1`, `gradient_steps = grad_updates_per_step`; `max_replay_size` -> `buffer_size`;
+    `min_replay_size` -> `learning_starts`; brax's target entropy -0.5 |A| -> `target_entropy_scale
+    = 0.5`; networks 256-256 ReLU, tau 0.005, alpha_0 = 1; observations normalised.
+    """
+    steps, rs, gamma, lr, num_envs, batch, grads, replay_size, start = BRAX_SAC[name]
+    static = SACConfig(
+        env_name=f"brax/{name}", env_kwargs=(("backend", "spring"),), num_envs=num_envs, num_steps=1,
+        gradient_steps=grads, total_timesteps=steps, buffer_size=replay_size, learning_starts=start,
+        batch_size=batch, normalize_obs=True, eval_every=2560,
+    )  # 2560 updates = 327,680 steps: 20 evaluations per run, as brax's num_evals
+    return static, HParams(lr=lr, gamma=gamma, reward_scale=rs, target_entropy_scale=0.5)
+
+
 Config = SACConfig  # the name `lfx.rl.main` looks up in every recipe module
