@@ -6,9 +6,12 @@
   the episode reward
   (`Strategy.tell` maximises; lfx.qd never flips a sign). On a sparse reward with no signal all
   ranks tie and the mean does a random walk.
-* MAP-Elites (Mouret & Clune, arXiv:1504.04909) with the hand-designed descriptor: a G x G grid over
-  the ground-truth descriptor space; each generation mutates uniformly chosen elites (Gaussian,
-  `HParams.sigma`) and a child replaces a cell's elite when the cell is empty or its reward is higher.
+* MAP-Elites (Mouret & Clune, arXiv:1504.04909) with the hand-designed descriptor, through
+  `lfx.qd.map_elites`: "map_elites" is a G x G grid over the ground-truth descriptor space with
+  Gaussian mutation of uniformly chosen elites (`HParams.sigma`), a child replacing a cell's elite
+  when the cell is empty or its reward is higher (lfx's MAP-Elites before issue 19, draw for draw);
+  "map_elites_iso" uses iso-line variation (line_sigma 0.2 unless `HParams` has a `line_sigma`),
+  "map_elites_cvt" G^2 CVT cells, "map_elites_es" MAP-Elites-ES (`HParams.es_sigma` / `es_lr`).
 
 Each is `make_<baseline>(task, config, budget) -> QDRecipe` (`lfx.qd.recipe`): one `lax.scan` over
 generations, jittable and vmappable over keys and `HParams`. All share lfx.qd's Tracker, so curves
@@ -19,14 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 
-import flax
 import jax
 import jax.numpy as jnp
 
 from lfx.es.strategies import make_strategy
-from lfx.qd import metrics
-from lfx.qd.mutation import gaussian_mutation
-from lfx.qd.recipe import HParams, QDRecipe, generations_for_budget, make_scan_recipe
+from lfx.qd.map_elites import MapElitesConfig
+from lfx.qd.map_elites import make_map_elites as make_me
+from lfx.qd.map_elites import map_elites_functions as me_functions
+from lfx.qd.recipe import QDRecipe, generations_for_budget, make_scan_recipe
 from lfx.qd.task import Task, evaluate_granted, init_tracker
 
 
@@ -103,64 +106,39 @@ def make_openai_es(task: Task, config: BaselineConfig, budget: int) -> QDRecipe:
     return make_scan_recipe(config, budget, num, init_search, generation)
 
 
-@flax.struct.dataclass
-class MEGrid:
-    genomes: jax.Array  # [G*G, D]
-    fitness: jax.Array  # [G*G], -inf where empty
+def me_config(config: BaselineConfig, repertoire: str = "grid", emitter: str = "gaussian") -> MapElitesConfig:
+    """The `lfx.qd.map_elites` config of a MAP-Elites baseline: `population_size` children per
+    generation, a `grid_bins`^2 grid (or as many CVT cells), MAP-Elites-ES with as many samples
+    (rounded down to an even number, plus the offspring)."""
+    return MapElitesConfig(population_size=config.population_size, repertoire=repertoire,
+                           grid_bins=config.grid_bins, num_centroids=config.grid_bins ** 2,
+                           cvt_samples=max(25_000, 10 * config.grid_bins ** 2), emitter=emitter,
+                           es_population=max(2, config.population_size - config.population_size % 2),
+                           clip=config.clip)
 
 
 def map_elites_functions(task: Task, config: BaselineConfig):
-    """MAP-Elites' pieces, unjitted: `init(key, tracker) -> (grid, tracker)`,
-    `step(key, grid, tracker, hparams) -> (grid, tracker)` (one generation)."""
-    n, g = config.population_size, config.grid_bins
-    grid0 = metrics.init_grid(task.descriptor_low, task.descriptor_high, g)
-
-    def insert(me, genomes, ev, granted):
-        cell = metrics.cell_index(grid0, ev.descriptor)
-        flat = cell[:, 0] * g + cell[:, 1]
-        fit = jnp.where(granted, ev.fitness, -jnp.inf)
-        # best child per cell first (scatter-max), then replace where strictly better
-        best = jnp.full((g * g,), -jnp.inf).at[flat].max(fit)
-        winner = (fit == best[flat]) & granted
-        # a unique winner per cell: the lowest index among ties
-        first = jnp.full((g * g,), n).at[jnp.where(winner, flat, g * g)].min(jnp.arange(n), mode="drop")
-        is_first = winner & (first[flat] == jnp.arange(n))
-        better = is_first & (fit > me.fitness[flat])
-        tgt = jnp.where(better, flat, g * g)
-        return MEGrid(genomes=me.genomes.at[tgt].set(genomes, mode="drop"),
-                      fitness=me.fitness.at[tgt].set(fit, mode="drop"))
-
-    def init(k, tracker):
-        k_g, k_e = jax.random.split(k)
-        genomes = task.init_genomes(k_g, n)
-        tracker, ev, granted = evaluate_granted(k_e, task, tracker, genomes)
-        me = MEGrid(jnp.zeros((g * g, task.genome_dim)), jnp.full((g * g,), -jnp.inf))
-        return insert(me, genomes, ev, granted), tracker
-
-    def step(k, me, tracker, hparams: HParams):
-        k_s, k_m, k_e = jax.random.split(k, 3)
-        filled = jnp.isfinite(me.fitness)
-        idx = jax.random.choice(k_s, g * g, (n,), p=filled / filled.sum())
-        kids = gaussian_mutation(k_m, me.genomes[idx], sigma=hparams.sigma, clip=config.clip)
-        tracker, ev, granted = evaluate_granted(k_e, task, tracker, kids)
-        return insert(me, kids, ev, granted), tracker
-
-    return init, step
+    """MAP-Elites' pieces, unjitted: `init(key, tracker) -> (state, tracker)`,
+    `step(key, state, tracker, hparams) -> (state, tracker)` (one generation; grid + Gaussian)."""
+    return me_functions(task, me_config(config))
 
 
-def make_map_elites(task: Task, config: BaselineConfig, budget: int) -> QDRecipe:
-    """MAP-Elites on a `grid_bins`^2 grid of the ground-truth descriptor."""
-    init, step = map_elites_functions(task, config)
+def _map_elites(repertoire: str, emitter: str):
+    def make(task: Task, config: BaselineConfig, budget: int) -> QDRecipe:
+        return make_me(task, me_config(config, repertoire, emitter), budget)
 
-    def init_search(key, hparams):
-        k0, key = jax.random.split(key)
-        me, tracker = init(k0, init_tracker(task, budget, config.grid_bins))
-        return me, tracker, key
+    make.__name__ = f"make_map_elites_{repertoire}_{emitter}"
+    make.__doc__ = f"MAP-Elites ({repertoire} repertoire, {emitter} emitter) of `lfx.qd.map_elites`."
+    return make
 
-    num = generations_for_budget(budget, config.population_size, config.population_size,
-                                 "MAP-Elites")
-    return make_scan_recipe(config, budget, num, init_search, step)
+
+make_map_elites = _map_elites("grid", "gaussian")
+make_map_elites.__doc__ = ("MAP-Elites on a `grid_bins`^2 grid of the ground-truth descriptor, Gaussian "
+                           "mutation (lfx's MAP-Elites before issue 19, draw for draw).")
 
 
 BASELINES = {"random": make_random_search, "openai_es": make_openai_es,
-             "map_elites": make_map_elites}
+             "map_elites": make_map_elites,
+             "map_elites_iso": _map_elites("grid", "iso_line"),
+             "map_elites_cvt": _map_elites("cvt", "gaussian"),
+             "map_elites_es": _map_elites("grid", "es")}

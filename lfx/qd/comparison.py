@@ -43,6 +43,7 @@ from lfx.qd.baselines import BASELINES, BaselineConfig
 from lfx.qd.explore import ExplorerConfig, make_explorer, run_explorer
 from lfx.qd.ns import NSConfig, make_ns
 from lfx.qd.recipe import METRICS, HParams, QDRecipe
+from lfx.qd.serene import VARIANTS as SERENE_VARIANTS
 from lfx.qd.serene import SereneConfig, make_serene, run_serene
 from lfx.qd.task import Task, make_task
 
@@ -58,10 +59,13 @@ class ComparisonConfig:
     env, env_kwargs, hidden, image_size: the task (`lfx.qd.task.make_task`).
     algorithms: names from `ALGORITHMS`, run in this order.
     budget: evaluations per run.
-    population_size ... k: novelty search (also the exploration half of SERENE / STAX, TAXONS);
-      the baselines use 2 x population_size per generation.
+    population_size ... k, archive_strategy: novelty search (also the exploration half of SERENE /
+      STAX, TAXONS); the baselines use 2 x population_size per generation. archive_strategy:
+      "random" (the authors' default) or "novel" (lfx before issue 19).
     latent_dim, retrain_every: TAXONS / STAX's autoencoder.
-    serene_chunk_size, emitter_population, stagnation_generations: SERENE / STAX's scheduler.
+    serene_variant, serene_chunk_size, emitter_population, stagnation_generations: SERENE / STAX's
+      scheduler: "authors" (GPaolo/SERENE, STAX) or "lfx_v1" (lfx before issue 19; the only one
+      that reads stagnation_generations). See `lfx.qd.serene`.
 
     The floats a user sweeps (mutation sigma, OpenAI-ES's es_sigma / es_lr, ...) are `HParams`.
     """
@@ -76,9 +80,11 @@ class ComparisonConfig:
     offspring_per_parent: int = 2
     archive_capacity: int = 5000
     archive_add: int = 5
+    archive_strategy: str = "random"
     k: int = 15
     latent_dim: int = 10
     retrain_every: int = 30
+    serene_variant: str = "authors"
     serene_chunk_size: int = 1000
     emitter_population: int = 6
     stagnation_generations: int = 10
@@ -109,6 +115,9 @@ class ComparisonConfig:
         learned = [a for a in self.algorithms if a in ("taxons", "stax")]
         if learned and not self.image_size:
             raise ConfigError(f"{learned} learn from images: config.image_size must be > 0.")
+        if self.serene_variant not in SERENE_VARIANTS:
+            raise ConfigError(f"config.serene_variant must be one of {SERENE_VARIANTS}, got "
+                              f"{self.serene_variant!r}.")
         for name in ("ns_config", "baseline_config"):
             try:
                 getattr(self, name)()
@@ -118,7 +127,8 @@ class ComparisonConfig:
     def ns_config(self) -> NSConfig:
         return NSConfig(population_size=self.population_size,
                         offspring_per_parent=self.offspring_per_parent,
-                        archive_capacity=self.archive_capacity, archive_add=self.archive_add, k=self.k)
+                        archive_capacity=self.archive_capacity, archive_add=self.archive_add, k=self.k,
+                        archive_strategy=self.archive_strategy)
 
     def baseline_config(self) -> BaselineConfig:
         return BaselineConfig(population_size=2 * self.population_size)
@@ -129,7 +139,8 @@ class ComparisonConfig:
                               retrain_every=self.retrain_every)
 
     def serene_config(self, mode: str) -> SereneConfig:
-        return SereneConfig(explorer=self.explorer_config(mode), chunk_size=self.serene_chunk_size,
+        return SereneConfig(explorer=self.explorer_config(mode), variant=self.serene_variant,
+                            chunk_size=self.serene_chunk_size,
                             emitter_population=self.emitter_population,
                             stagnation_generations=self.stagnation_generations)
 
@@ -154,7 +165,7 @@ def _host_run(name: str, task: Task, config: ComparisonConfig) -> HostRun:
 
     def run(key, hp):
         _, hist, stats = run_serene(key, task, fns.config, config.budget, hp, functions=fns)
-        stats = {k: v for k, v in stats.items() if k != "phases"}
+        stats = {k: v for k, v in stats.items() if k not in ("phases", "trace")}
         stats["reward_archive_best"] = max(stats.pop("reward_archive"), default=0.0)
         return hist, stats
 

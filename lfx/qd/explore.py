@@ -72,6 +72,8 @@ class ExplorerFunctions(NamedTuple):
     opt_init: Callable | None
     train_steps: Callable | None
     train_early_stopping: Callable | None
+    describe: Callable  # (aux, evaluation) -> [N, B], unjitted (for SERENE / STAX's emitters)
+    encode: Callable | None  # jitted (aux, images [N, S, S]) -> [N, B]; None for the hand descriptor
 
 
 def make_explorer(task: Task, config: ExplorerConfig) -> ExplorerFunctions:
@@ -96,7 +98,16 @@ def make_explorer(task: Task, config: ExplorerConfig) -> ExplorerFunctions:
         descriptor_fn, dim, score_fn = (lambda aux, ev: ev.descriptor), 2, None
     init, step, refresh = make_generation(task, config.ns, descriptor_fn, dim, score_fn,
                                           store_images=learned)
-    return ExplorerFunctions(task, config, jax.jit(init), jax.jit(step), jax.jit(refresh), *ae)
+    encode_images = (jax.jit(lambda aux, images: descriptor_fn(aux, _Images(images))) if learned
+                     else None)
+    return ExplorerFunctions(task, config, jax.jit(init), jax.jit(step), jax.jit(refresh), *ae,
+                             descriptor_fn, encode_images)
+
+
+class _Images(NamedTuple):
+    """Stands in for an Evaluation when only images are known (learned descriptors)."""
+
+    image: jax.Array
 
 
 class Explorer:
@@ -159,14 +170,16 @@ class Explorer:
             self.next_retrain = self.config.retrain_every
         return tracker
 
-    def step(self, key, tracker: Tracker, limit=None):
+    def step(self, key, tracker: Tracker, limit=None, extra_refs=None):
+        """One NS generation; `extra_refs` = (descriptors [R, B], valid [R]) are further novelty
+        references (SERENE's reward archive). Returns (tracker, info of `lfx.qd.ns`'s step)."""
         k_coin, k_step, k_train = jax.random.split(key, 3)
         use_score = False
         if self.config.mode == "taxons" and self.generation >= self.config.surprise_after:
             use_score = bool(jax.random.bernoulli(k_coin))
         lim = jnp.asarray(tracker.counter.budget if limit is None else limit, jnp.int32)
         self.state, tracker, info = self.fns.step(k_step, self.state, tracker, self.aux, self.hparams,
-                                                  jnp.asarray(use_score), lim)
+                                                  jnp.asarray(use_score), lim, extra_refs)
         self.generation += 1
         if self.learned and self.generation >= self.next_retrain:
             self.train_autoencoder(k_train)

@@ -5,8 +5,13 @@ configured by Paolo et al. (SERENE arXiv:2102.03140): a population of P genomes;
 `offspring_per_parent` Gaussian-mutated offspring (`HParams.sigma`, 0.05 by default, genomes clipped
 to [-5, 5]); novelty
 of every parent and offspring = mean distance to its k = 15 nearest neighbours among parents +
-offspring + archive; `archive_add` offspring per generation enter the archive (the most novel, or
-random ones); the P best by the selection score survive ((mu + lambda) selection).
+offspring + archive (+ optional extra references, e.g. SERENE's reward archive); `archive_add`
+offspring per generation enter the archive: `archive_strategy="random"` (the default) picks them
+uniformly at random among the granted offspring, as the authors' code does by default
+(`selection_operator = 'random'` in GPaolo/STAX parameters.py, `update_archive` in
+core/evolvers/base_evolver.py: shuffle the offspring, store the first `_lambda` = 5); "novel" stores
+the most novel ones (the authors' `'best'`; lfx's default before issue 19). The P best by the
+selection score survive ((mu + lambda) selection).
 
 The descriptor is `descriptor_fn(aux, evaluation) -> [N, B]`: the hand-designed ground truth
 (`aux` unused) for NS, an autoencoder's latent code for TAXONS / STAX (`aux` = its parameters). With
@@ -41,7 +46,7 @@ class NSConfig:
     offspring_per_parent: int = 2
     archive_capacity: int = 5000
     archive_add: int = 5
-    archive_strategy: str = "novel"  # "novel" | "random"
+    archive_strategy: str = "random"  # "random" (authors' default) | "novel" (most novel; lfx before issue 19)
     k: int = 15
     clip: tuple[float, float] = (-5.0, 5.0)
 
@@ -84,11 +89,12 @@ def make_generation(task: Task, config: NSConfig, descriptor_fn: Callable = hand
     """Returns (init, step, refresh) for novelty search on `task` (pure, unjitted).
 
     init(key, tracker, aux) -> (state, tracker): evaluates P random genomes.
-    step(key, state, tracker, aux, hparams, use_score, limit) -> (state, tracker, info): one
-      generation; `hparams` (traced) gives the mutation's sigma and probability, `limit` caps the
+    step(key, state, tracker, aux, hparams, use_score, limit, extra_refs) -> (state, tracker, info):
+      one generation; `hparams` (traced) gives the mutation's sigma and probability, `limit` caps the
       evaluations it may use (a scheduler's chunk), `use_score` (traced bool) selects by score_fn
-      instead of novelty. info: rewarding offspring (genomes, rewards, descriptors, novelty) for
-      SERENE's emitters.
+      instead of novelty, `extra_refs` = (descriptors [R, B], valid [R]) are further novelty
+      references (SERENE's reward archive; None: none). info: the offspring (genomes, rewards,
+      descriptors, novelty, granted, images when stored) for SERENE's emitters.
     refresh(state, aux) -> state: recomputes population and archive descriptors from stored images.
     """
     p, n_off = config.population_size, config.num_offspring
@@ -115,15 +121,20 @@ def make_generation(task: Task, config: NSConfig, descriptor_fn: Callable = hand
         return state, tracker
 
     def step(key, state: NSState, tracker: Tracker, aux, hparams: HParams, use_score=False,
-             limit=None):
+             limit=None, extra_refs=None):
         _, k_mut, k_ev, k_arc = jax.random.split(key, 4)
         parent_idx = jnp.tile(jnp.arange(p), config.offspring_per_parent)
         offspring = gaussian_mutation(k_mut, state.genomes[parent_idx], sigma=hparams.sigma,
                                       mutation_prob=hparams.mutation_prob, clip=config.clip)
         tracker, ev, granted = evaluate_granted(k_ev, task, tracker, offspring, limit)
         off_desc = describe(aux, ev)
-        all_desc = jnp.concatenate([state.descriptors, off_desc, state.archive.descriptors], 0)
-        all_valid = jnp.concatenate([state.valid, granted, state.archive.valid], 0)
+        refs = [state.descriptors, off_desc, state.archive.descriptors]
+        refs_valid = [state.valid, granted, state.archive.valid]
+        if extra_refs is not None:
+            refs.append(extra_refs[0].astype(off_desc.dtype))
+            refs_valid.append(extra_refs[1].astype(bool))
+        all_desc = jnp.concatenate(refs, 0)
+        all_valid = jnp.concatenate(refs_valid, 0)
         m = p + n_off
         nov = knn_novelty(all_desc[:m], all_desc, all_valid, jnp.arange(m), k=config.k)
         if score_fn is not None:
@@ -159,6 +170,7 @@ def make_generation(task: Task, config: NSConfig, descriptor_fn: Callable = hand
             "novelty": nov[p:],
             "granted": granted,
             "descriptors": off_desc,
+            "images": ev.image if s else None,
         }
         return new, tracker, info
 

@@ -29,8 +29,10 @@ def test_serene_scheduler_budget_split(reachable, point_mass):
     # Goals off the square make rewards impossible: every evaluation must then go to NS.
     task = point_mass if reachable else make_task(
         "PointMass-sparse", hidden=(4,), max_steps_in_episode=10, goal_centres=jnp.array([[5.0, 5.0], [6.0, 6.0]]))
+    # lfx's scheduler before issue 19 (the authors' one: tests/qd/test_qd_serene.py)
     budget, chunk = 713, 100
-    cfg = SereneConfig(explorer=ExplorerConfig(ns=NS_SMALL), chunk_size=chunk, stagnation_generations=3)
+    cfg = SereneConfig(explorer=ExplorerConfig(ns=NS_SMALL), chunk_size=chunk, stagnation_generations=3,
+                       variant="lfx_v1")
     tracker, history, stats = run_serene(jax.random.key(3), task, cfg, budget)
     assert int(tracker.counter.used) == budget == stats["ns_evaluations"] + stats["emitter_evaluations"]
     assert sum(n for _, n in stats["phases"]) == budget

@@ -62,6 +62,8 @@ def _smoke(**overrides):
     ({"algorithms": ()}, "algorithms is empty"),
     ({"algorithms": ("ns", "nsga")}, "unknown algorithm 'nsga'"),
     ({"env": "Curlingg-sparse"}, "Curlingg-sparse"),
+    ({"serene_variant": "paper"}, "serene_variant must be one of"),
+    ({"archive_strategy": "best"}, "archive_strategy must be"),
 ])
 def test_bad_inputs_are_refused_before_compiling_naming_what_to_change(overrides, match):
     with pytest.raises(ConfigError, match=match):
@@ -107,7 +109,8 @@ def test_killed_then_resumed_equals_uninterrupted_and_nothing_is_overwritten(tmp
         assert _digest(os.path.join(full, "results.jsonl")) == digest
 
 
-@pytest.mark.parametrize("variant", ["curling", "arm", "maze", "smoke", "es_sweep", "ant"])
+@pytest.mark.parametrize("variant", ["curling", "arm", "maze", "smoke", "es_sweep", "ant", "curling_v1",
+                                     "arm_v1", "maze_v1"])
 def test_every_variant_builds(variant):
     if variant == "ant":
         pytest.importorskip("brax")
