@@ -11,6 +11,11 @@ number of DISTINCT correct plans and the fraction of all correct plans found (ex
 `count_solutions`). Seeds run as one `vmap`; each method trains as a harness run in
 `<workdir>/<method>/` (checkpoints, exact `--resume`); each (method, seed) evaluation is a cell of
 `<workdir>/results.jsonl`. Writes `summary.json` (mean and std over seeds).
+
+Rewards (100 on success, else 10 x facts met / facts, plus the step limit) and local search
+(`for_local_search="best"`) follow FoR's public code; lfx's first version, behind the results
+documented before 2026-12: `--config.failure_reward=0.01 --config.step_reward=0
+--config.for_local_search=every`.
 """
 
 from __future__ import annotations
@@ -54,7 +59,8 @@ def main(argv):
             sub_runs_have_checkpoints(d) or CellLog.has_cells(d)))
     except (ConfigError, WorkdirError) as err:
         sys.exit(f"error: {err}")
-    env, ep = make_blocksworld(p.num_blocks, p.max_limit)
+    env, ep = make_blocksworld(p.num_blocks, p.max_limit, failure_reward=p.failure_reward,
+                               step_reward=p.step_reward)
     train_p = make_problems(p.problem_seed, p.num_blocks, p.plan_length, p.num_train)
     test_p = make_problems(p.problem_seed + 1, p.num_blocks, p.plan_length, p.num_test, exclude=train_p)
     train_o = problems_to_objs(train_p, p.max_limit, p.slack)

@@ -11,6 +11,10 @@ sequences found (exact count by `solutions_bruteforce`). `default` trains the se
 another, `for_full` runs them as one `vmap` (`vmap_seeds`). Each method trains as a harness run in
 `<workdir>/<method>/` (checkpoints, exact `--resume`); each (method, seed) evaluation is a cell of
 `<workdir>/results.jsonl`. Writes `summary.json` (mean and std over seeds).
+
+Rewards (100 / 0.001) and local search (`for_local_search="best"`) follow FoR's public code; lfx's
+first version, behind the results documented before 2026-12: `--config.failure_reward=0.01
+--config.for_local_search=every`.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ def main(argv):
         rows = []
         for method in c.methods:
             cfg, hp = method_setup(c, method)
-            recipe = make_game24_train(cfg, train_p)
+            recipe = make_game24_train(cfg, train_p, failure_reward=problems.failure_reward)
             ids = [f"{method}/seed_{s}" for s in range(c.seeds)]
             if all(cells.get(i) is not None for i in ids):
                 rows += [cells.get(i) for i in ids]

@@ -6,6 +6,10 @@
     python experiments/gfn_ocgfn.py --config=experiments/configs/gfn_ocgfn.py:adapt_bitseq
     python experiments/gfn_ocgfn.py --workdir=runs/gfn_ocgfn --resume     # continue a killed run
 
+Pre-training method: `--config.method=paper` (the default: GAFlowNet explorer positives, on-policy
+negatives, outcome teleportation) or `--config.method=relabel` (hindsight relabelling, DB + TB; the
+figures recorded before issue 19); see `lfx.gfn.ocgfn`.
+
 Pre-training (`mode = "pretrain"`): success rate = fraction of `eval_batch` on-policy conditional
 samples (epsilon 0) whose terminal object equals the requested outcome y (drawn uniformly); the
 seeds run as one vmapped harness run in `<workdir>/pretrain/`. Writes `summary.json` (final
@@ -118,7 +122,7 @@ def pretrain_mode(static, run, hp, env, ep, wd, fingerprint):
     seeds = list(range(run.first_seed, run.first_seed + run.seeds))
     for seed, f in zip(seeds, finals, strict=True):
         print(f"seed {seed}: success {f:.3f}", flush=True)
-    summary = {"env": env.name, "success_mean": float(np.mean(finals)),
+    summary = {"env": env.name, "method": static.method, "success_mean": float(np.mean(finals)),
                "success_std": float(np.std(finals)), "success_per_seed": finals, "seeds": seeds,
                "config": fingerprint}
     wd.write_json("summary.json", summary)
@@ -214,7 +218,7 @@ def adapt_mode(static, run, hp, a, env, ep, wd, fingerprint):
         return int(hit[0]) if len(hit) else -1
 
     checkpoints = [i for i in (10, 25, 50, 100, 250, 500, 1000, 2000, 4000) if i <= a.num_iterations]
-    summary = {"env": env.name, "num_modes": num_modes, **info, "batch_size": a.batch_size,
+    summary = {"env": env.name, "method": static.method, "num_modes": num_modes, **info, "batch_size": a.batch_size,
                "iterations": a.num_iterations, "seeds": seeds, "config": fingerprint}
     if "direct" in cur:
         summary["direct"] = {"iters_to_all_modes": [first_all(r) for r in cur["direct"]],

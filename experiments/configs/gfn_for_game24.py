@@ -8,6 +8,11 @@ documented numbers come from this variant); `for_full` = the BlocksWorld method 
 puzzles, network and budget: FoR (log-partition-variance TB, 4 samples per puzzle, per-puzzle
 replay of distinct solutions, local search, target R^2), FoR without buffer / local search, plain
 TB, PPO and REINFORCE, seeds as one `vmap`.
+
+Rewards and local search follow FoR's public code (failure reward 0.001; local search = 16
+re-samplings of the second half of each puzzle's best sample, improvements kept). The settings of
+lfx's first version, behind the results documented before 2026-12: `--config.failure_reward=0.01
+--config.for_local_search=every`.
 """
 
 from lfx.experiment import to_configdict

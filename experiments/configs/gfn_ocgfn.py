@@ -5,6 +5,10 @@ and `lfx.gfn.experiment.OCGFNRun` (mode, seeds, first_seed, pretrain_seed, pretr
 at the top level, `lfx.gfn.ocgfn.OCGFNHParams` under `hparams` (`--config.hparams.lr=`) and
 `lfx.gfn.experiment.OCGFNAdaptSettings` under `adapt` (`--config.adapt.num_outcomes=16`).
 
+Every variant pre-trains with `method = "paper"` (GAFlowNet explorer positives, on-policy negatives,
+outcome teleportation; `lfx.gfn.ocgfn`); `--config.method=relabel` gives the hindsight-relabelling
+variant that the figures recorded before issue 19 used.
+
 Pre-training variants: `hypergrid` (2x8, 64 outcomes; the default), `bitseq` (n 8, k 2: 256
 outcomes), `hypergrid4x8`. Adaptation variants (`mode = "adapt"`): `adapt_hypergrid` (4x8: 4096
 outcomes, standard reward R0 1e-3, R1 0.5, R2 2: 16 mode states) and `adapt_bitseq` (n 10, k 2:
@@ -22,7 +26,7 @@ PRETRAIN = dict(batch_size=64, num_iterations=3000, hidden=(128, 128), eval_ever
 
 
 def _config(static: OCGFNConfig, run: OCGFNRun = OCGFNRun()):
-    return to_configdict(static, run, hparams=OCGFNHParams(lr=1e-3, epsilon=0.1, tb_coef=1.0),
+    return to_configdict(static, run, hparams=OCGFNHParams(),
                          adapt=OCGFNAdaptSettings())
 
 

@@ -20,11 +20,20 @@ DAG is a tree and PB = 1 (one backward action: undo the last move).
 Object layout ([2N + S + 2] int32, S = max_limit): on [N], goal [N] (-1 = no fact, else the block
 or table it must be on), step limit, action history [S] (-1 = none), depth.
 
-    R(x) = success_reward                                  if every goal fact holds,
-           partial_reward * (facts met / facts) + failure_reward   otherwise.
+    R(x) = r(x) + step_reward * limit + failure_reward * 1[not solved],
+    r(x) = success_reward (100) if every goal fact holds, else partial_reward (10) * facts met / facts,
 
-(FoR's BlocksWorld reward: 100 on success, else 10 x the fraction of goal facts met; the floor
-`failure_reward` keeps log R finite.)
+with limit the problem's step limit. Defaults as FoR's public code (Yu-Fangxu/FoR,
+BlocksWorld/lightning_module_selection.py): r(x) at lines 586-593 (`r1 = 100` if every goal fact
+holds, else `10 * sum(meetings) / len(meetings)`), and the log reward `log(r1 + ll_weight *
+ll_reward.sum())` at lines 181-191 and 218-227, where with the language-model term off (`ll_weight
+== 0`) the code sets ll_reward = [1] * args.step and ll_weight = 1: the plan's step count args.step
+is added to every reward (step_reward = 1, failure_reward = 0; R >= limit >= 1, so log R is finite).
+With it on, ll_reward is a sum of -1/log-likelihood terms of a base LLM, which has no counterpart
+here. FoR's plans always take exactly args.step actions (no early exit), so its step count is the
+step limit; here a plan may end early on success and the term uses the limit, as the code does.
+lfx's first version had no step term and a floor of 0.01 on failures: step_reward = 0,
+failure_reward = 0.01 (`make_blocksworld(..., step_reward=0.0, failure_reward=0.01)`).
 """
 
 from __future__ import annotations
@@ -44,7 +53,8 @@ from lfx.gfn.base import GFNEnv, GFNState
 class BlocksWorldParams:
     success_reward: float = 100.0
     partial_reward: float = 10.0
-    failure_reward: float = 1e-2
+    failure_reward: float = 0.0  # FoR's code (lfx's first version: 1e-2)
+    step_reward: float = 1.0  # x the step limit; FoR's code (lfx's first version: 0)
     max_steps_in_episode: int = 1 << 30
 
 
@@ -158,12 +168,16 @@ class BlocksWorld(GFNEnv):
     def forward_action(self, state, bwd_action, params):
         return self._hist(state.obj)[jnp.maximum(self._depth(state.obj) - 1, 0)]
 
+    def step_limit(self, obj):
+        """The problem's step limit (FoR's args.step; its local search keeps limit // 2 moves)."""
+        return self._limit(obj)
+
     def log_reward(self, state: GFNState, params: BlocksWorldParams) -> jax.Array:
         met, total = self.goal_facts_met(state.obj)
         frac = met / jnp.maximum(total, 1)
         r = jnp.where(met == total, params.success_reward,
                       params.partial_reward * frac + params.failure_reward)
-        return jnp.log(r)
+        return jnp.log(r + params.step_reward * self._limit(state.obj))
 
     def get_obs(self, state: GFNState, params=None, key=None) -> jax.Array:
         n = self.num_blocks
@@ -308,6 +322,21 @@ def problems_to_objs(problems: list[dict], max_limit: int, slack: int = 0) -> np
 
 
 def make_blocksworld(num_blocks=4, max_limit=6, **params):
-    """Registry factory: `(env, env_params)`; keywords as `BlocksWorldParams`."""
+    """Registry factory: `(env, env_params)`; keywords as `BlocksWorldParams`. Refuses rewards that
+    make some log R = -inf (a failure with no fact met needs failure_reward > 0 or step_reward > 0)."""
     env = BlocksWorld(num_blocks, max_limit)
-    return env, env.default_params.replace(**params)
+    ep = env.default_params.replace(**params)
+    check_rewards(ep)
+    return env, ep
+
+
+def check_rewards(ep) -> None:
+    """ValueError, saying what to change, for BlocksWorld rewards with a zero or negative R."""
+    for name in ("success_reward", "partial_reward", "failure_reward", "step_reward"):
+        if float(getattr(ep, name)) < 0:
+            raise ValueError(f"BlocksWorld {name} must be >= 0; got {getattr(ep, name)}.")
+    if not float(ep.success_reward) > 0:
+        raise ValueError(f"BlocksWorld success_reward must be > 0; got {ep.success_reward}.")
+    if not (float(ep.failure_reward) > 0 or float(ep.step_reward) > 0):
+        raise ValueError("BlocksWorld needs failure_reward > 0 or step_reward > 0: a failed plan with no "
+                         "goal fact met would have R = 0 (log R = -inf).")

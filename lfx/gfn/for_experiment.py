@@ -41,6 +41,9 @@ class FoRComparison:
     for_replay_capacity: int = 64
     for_replay_per_problem: int = 4
     for_reward_beta: float = 2.0
+    for_local_search: str = "best"  # FoR's code; "every" = lfx's first version (see lfx.gfn.for_train)
+    for_local_search_restarts: int = 16
+    for_local_search_proposal: str = "uniform"  # FoR's code; or "policy"
     ppo_epochs: int = 4
     ppo_minibatches: int = 4
     clip_eps: float = 0.2
@@ -85,10 +88,13 @@ class Game24Problems:
     num_train: int = 15  # the paper trains from about 15 examples
     num_test: int = 20
     puzzle_seed: int = 0
+    failure_reward: float = 1e-3  # FoR's code; lfx's first version (the documented 2026-11 runs): 0.01
 
     def validate(self) -> None:
         if self.num_train < 1 or self.num_test < 1:
             raise ConfigError("config.num_train and config.num_test must be >= 1.")
+        if not self.failure_reward > 0:
+            raise ConfigError(f"config.failure_reward must be > 0 (log R finite); got {self.failure_reward}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,10 +109,19 @@ class BlocksworldProblems:
     num_train: int = 15  # the paper trains from about 15 examples
     num_test: int = 30
     problem_seed: int = 0
+    # R = 100 if solved, else 10 x facts met / facts + failure_reward; plus step_reward x step limit.
+    # FoR's code: failure 0, step 1; lfx's first version (the documented 2026-11 runs): 0.01 and 0.
+    failure_reward: float = 0.0
+    step_reward: float = 1.0
 
     def validate(self) -> None:
         if self.num_train < 1 or self.num_test < 1:
             raise ConfigError("config.num_train and config.num_test must be >= 1.")
+        if self.failure_reward < 0 or self.step_reward < 0:
+            raise ConfigError("config.failure_reward and config.step_reward must be >= 0.")
+        if not (self.failure_reward > 0 or self.step_reward > 0):
+            raise ConfigError("set config.failure_reward > 0 or config.step_reward > 0: a failed plan with no "
+                              "goal fact met would have R = 0.")
         if self.plan_length + self.slack > self.max_limit:
             raise ConfigError(f"plan_length + slack = {self.plan_length + self.slack} exceeds "
                               f"max_limit={self.max_limit}; raise config.max_limit or lower "

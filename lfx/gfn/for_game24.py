@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from lfx.gfn.for_train import FoRConfig, FoRRecipe, make_train
-from lfx.gfn.game24 import Game24, puzzle_obj, solvable
+from lfx.gfn.game24 import make_game24, puzzle_obj, solvable
 
 
 def make_puzzles(seed: int, n: int, exclude=()) -> np.ndarray:
@@ -30,11 +30,13 @@ def puzzles_to_objs(puzzles) -> np.ndarray:
     return np.stack([puzzle_obj(p) for p in puzzles])
 
 
-def make_game24_train(config: FoRConfig, train_puzzles: np.ndarray) -> FoRRecipe:
-    """The FoR recipe over the Game24 puzzles ([P, 4]); `evaluate(key, params, puzzles, n_samples)`."""
+def make_game24_train(config: FoRConfig, train_puzzles: np.ndarray, **rewards) -> FoRRecipe:
+    """The FoR recipe over the Game24 puzzles ([P, 4]); `evaluate(key, params, puzzles, n_samples)`.
+    `rewards`: `success_reward`, `failure_reward` (`lfx.gfn.game24.Game24Params`; defaults 100 and
+    FoR's 0.001)."""
     config.validate()
-    env = Game24(tuple(train_puzzles[0]))
-    recipe = make_train(config, env, env.default_params, puzzles_to_objs(train_puzzles))
+    env, ep = make_game24(tuple(int(x) for x in train_puzzles[0]), **rewards)
+    recipe = make_train(config, env, ep, puzzles_to_objs(train_puzzles))
     evaluate = recipe.evaluate
 
     def evaluate_puzzles(key, params, puzzles, n_samples=64):

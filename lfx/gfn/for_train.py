@@ -13,7 +13,27 @@ Methods (`FoRConfig.method`), for a batch of problems p with G samples each: "tb
 Off-policy extras for the GFlowNet methods (FoR): a per-problem replay buffer of DISTINCT successful
 terminal objects (`lfx.gfn.replay.grouped_replay_*`), `replay_per_problem` of which join each group
 (replayed as backward trajectories; deterministic in a tree), and a local search
-(`lfx.gfn.for_local_search`) whose successes enter the buffer.
+(`lfx.gfn.for_local_search`), `local_search`:
+
+    "best"   FoR's public code: per problem, `local_search_restarts` (16) re-samplings of the second
+             half of the group's best trajectory; those whose log R beats the best's join the
+             group in the loss (as backward trajectories, so their log PF is the current policy's)
+             and, when solved, the buffer
+    "every"  lfx's first version: every sampled trajectory re-sampled once after the update; its
+             successes enter the buffer only
+    "none"
+
+Group of problem p in the loss: its G on-policy samples, then the accepted local-search
+trajectories ("best"), then `replay_per_problem` replayed ones, with a mask for the empty slots.
+
+Log Z is per problem: "tb" uses the network's log F(s0) head, which sees the problem, and
+"logz_var" needs no log Z (it is the within-problem mean of log R - log PF). FoR's public code
+learns one scalar log Z shared by all problems (Game24/lightning_module.py: `tb_loss(..., logz=
+self.logZ)`). Each problem has its own partition function Z(p) = sum_x R(x|p) (Game24: 100 x the
+number of solutions + 0.001 x the rest), so one scalar cannot satisfy trajectory balance for two
+problems with different Z(p): the loss keeps a floor of the spread of log Z(p) over problems and its
+gradient pulls each policy off R/Z(p). A per-problem log Z has the exact optimum PF = R(.|p)/Z(p) for
+every problem, so it is kept on purpose (the conditional-GFlowNet form).
 
 Evaluation (`FoRRecipe.evaluate`, host side): per problem, `n_samples` on-policy samples (no
 exploration): success rate, solved at least once, and the number of DISTINCT correct trajectories.
@@ -36,7 +56,7 @@ import optax
 from flax import struct
 
 from lfx.gfn.for_baselines import ppo_update, reinforce_update
-from lfx.gfn.for_local_search import local_search, start_states
+from lfx.gfn.for_local_search import PROPOSALS, improve_best, local_search, start_states
 from lfx.gfn.for_objective import GFN_METHODS, grouped_gfn_loss
 from lfx.gfn.networks import make_policy
 from lfx.gfn.recipe import NON_NEGATIVE, POSITIVE, UNIT, check_hparams, iteration_key
@@ -44,6 +64,7 @@ from lfx.gfn.replay import grouped_replay_add, grouped_replay_init, grouped_repl
 from lfx.gfn.rollout import backward_rollout, forward_rollout
 
 METHODS = ("tb", "logz_var", "reinforce", "ppo")
+LOCAL_SEARCH = ("none", "every", "best")  # see the module docstring
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +76,9 @@ class FoRConfig:
     samples_per_problem: int = 1  # G: lanes per problem in a batch (logz_var needs >= 2)
     replay_capacity: int = 0  # distinct successes kept per problem; 0 = no replay
     replay_per_problem: int = 0  # replayed trajectories added to each group
-    local_search: bool = False
+    local_search: str = "none"  # one of LOCAL_SEARCH; "best" = FoR's public code
+    local_search_restarts: int = 16  # "best": re-samplings of each problem's best trajectory
+    local_search_proposal: str = "uniform"  # completion: "uniform" (FoR's code) or "policy"
     ppo_epochs: int = 4
     ppo_minibatches: int = 4
 
@@ -72,11 +95,19 @@ class FoRConfig:
                              f"({self.samples_per_problem}).")
         if self.method == "logz_var" and self.samples_per_problem < 2:
             raise ValueError("logz_var needs samples_per_problem >= 2 (it is a variance within a problem).")
-        replay = self.replay_capacity > 0 or self.replay_per_problem > 0 or self.local_search
+        if self.local_search not in LOCAL_SEARCH:
+            raise ValueError(f"local_search must be one of {LOCAL_SEARCH} ('best' = FoR's code, 'every' = "
+                             f"lfx's first version); got {self.local_search!r}.")
+        if self.local_search_proposal not in PROPOSALS:
+            raise ValueError(f"local_search_proposal must be one of {PROPOSALS}; got "
+                             f"{self.local_search_proposal!r}.")
+        if self.local_search_restarts < 1:
+            raise ValueError(f"FoRConfig.local_search_restarts must be >= 1, got {self.local_search_restarts}.")
+        replay = self.replay_capacity > 0 or self.replay_per_problem > 0 or self.local_search != "none"
         if replay and self.method not in GFN_METHODS:
             raise ValueError(f"replay / local_search are off-policy: use method 'tb' or 'logz_var', not "
                              f"{self.method!r} (or set replay_capacity=replay_per_problem=0, "
-                             f"local_search=False).")
+                             f"local_search='none').")
         if replay and (self.replay_capacity <= 0 or self.replay_per_problem <= 0):
             raise ValueError("replay needs replay_capacity > 0 and replay_per_problem > 0 "
                              "(local_search writes into the replay buffer).")
@@ -164,42 +195,63 @@ def make_train(config: FoRConfig, env, env_params, start_objs: np.ndarray) -> Fo
         out = apply(params, jax.vmap(env.get_obs, in_axes=(0, None))(st, ep))
         return out, jax.vmap(env.forward_mask, in_axes=(0, None))(st, ep)
 
+    K = config.local_search_restarts
+
+    def ls_epsilon(hp):
+        return 1.0 if config.local_search_proposal == "uniform" else hp.epsilon
+
+    def as_group(tr_, n):
+        """(log Z, log R, net log PF - log PB) of a trajectory batch, [Pb, n]."""
+        return (tr_.log_flow[0].reshape(Pb, n), tr_.log_reward.reshape(Pb, n),
+                (jnp.sum(tr_.log_pf, 0) - jnp.sum(tr_.log_pb, 0)).reshape(Pb, n))
+
     def gfn_loss(params, k, buf, hp):
         k1, k2 = jax.random.split(k)
         ids, lanes = sample(k1)
         tr = forward_rollout(k2, params, env, ep, apply, B, epsilon=hp.epsilon, init_obj=objs[lanes])
         solved = solved_fn(tr.terminal_obj).astype(jnp.float32)
-        logz, log_r = tr.log_flow[0], tr.log_reward
-        net = jnp.sum(tr.log_pf, 0) - jnp.sum(tr.log_pb, 0)
-        mask = jnp.ones((B,), bool)
+        parts = [(*as_group(tr, G), jnp.ones((Pb, G), bool))]
+        ls = accepted = None
+        if config.local_search == "best":
+            k5, k6 = jax.random.split(jax.random.fold_in(k, 3))
+            sg = jax.lax.stop_gradient
+            ls, accepted = improve_best(k5, env, ep, apply, params, sg(tr.terminal_obj).reshape(Pb, G, -1),
+                                        sg(tr.log_reward).reshape(Pb, G), tr.length.reshape(Pb, G),
+                                        restarts=K, epsilon=ls_epsilon(hp))
+            ltr = backward_rollout(k6, params, env, ep, apply, ls.terminal_obj)
+            parts.append((*as_group(ltr, K), accepted))
         if use_replay:
             k3, k4 = jax.random.split(jax.random.fold_in(k, 1))
             robj, _, rvalid = grouped_replay_sample(k3, buf, ids, R)
             rtr = backward_rollout(k4, params, env, ep, apply, robj.reshape(Pb * R, -1))
-            cat = lambda a, b: jnp.concatenate([a.reshape(Pb, G), b.reshape(Pb, R)], 1)
-            logz = cat(logz, rtr.log_flow[0])
-            log_r = cat(log_r, rtr.log_reward)
-            net = cat(net, jnp.sum(rtr.log_pf, 0) - jnp.sum(rtr.log_pb, 0))
-            mask = cat(mask, rvalid)
-        else:
-            logz, log_r, net, mask = (a.reshape(Pb, G) for a in (logz, log_r, net, mask))
+            parts.append((*as_group(rtr, R), rvalid))
+        logz, log_r, net, mask = (jnp.concatenate(a, 1) for a in zip(*parts, strict=True))
         loss = grouped_gfn_loss(logz, net, hp.reward_beta * log_r, mask, method=config.method)
-        return loss, (solved.mean(), tr, lanes, solved)
+        return loss, (solved.mean(), tr, lanes, solved, (ls, accepted))
 
     def step_gfn(state, k, hp, tx):
         params, opt, buf = state.params, state.opt_state, state.buf
-        (loss, (succ, tr, lanes, solved)), g = jax.value_and_grad(gfn_loss, has_aux=True)(params, k, buf, hp)
+        (loss, (succ, tr, lanes, solved, (ls, accepted))), g = jax.value_and_grad(gfn_loss, has_aux=True)(
+            params, k, buf, hp)
         up, opt = tx.update(g, opt, params)
         params = optax.apply_updates(params, up)
         m = {"train/loss": loss, "train/success": succ}
         if use_replay:
             tobj = jax.lax.stop_gradient(tr.terminal_obj)
             buf = grouped_replay_add(buf, lanes, tobj, tr.log_reward, solved > 0)
-            if config.local_search:
-                ls = local_search(jax.random.fold_in(k, 2), env, ep, apply, params, tobj, tr.length)
+            if config.local_search == "every":
+                ls = local_search(jax.random.fold_in(k, 2), env, ep, apply, params, tobj, tr.length,
+                                  epsilon=ls_epsilon(hp))
                 ls_ok = solved_fn(ls.terminal_obj)
                 buf = grouped_replay_add(buf, lanes, ls.terminal_obj, ls.log_reward, ls_ok)
                 m["train/local_search_success"] = ls_ok.mean()
+            elif config.local_search == "best":
+                ls_ok = solved_fn(ls.terminal_obj)
+                accepted = accepted.reshape(-1)
+                buf = grouped_replay_add(buf, jnp.repeat(lanes[::G], K), ls.terminal_obj, ls.log_reward,
+                                         ls_ok & accepted)
+                m["train/local_search_success"] = ls_ok.mean()
+                m["train/local_search_accepted"] = accepted.mean()
             m["replay/distinct_per_problem"] = jnp.minimum(buf.count, config.replay_capacity).mean()
         return state.replace(params=params, opt_state=opt, buf=buf), m
 
@@ -261,7 +313,9 @@ def method_setup(c, method: str) -> tuple[FoRConfig, FoRHParams]:
     """(FoRConfig, FoRHParams) of a named method, as the FoR experiments compare them.
 
     "for": the FoR recipe (log-partition-variance TB, `for_samples_per_problem` samples per problem,
-    a buffer of distinct successes replayed each batch, local search, reward R^`for_reward_beta`);
+    a buffer of distinct successes replayed each batch, local search `for_local_search` with
+    `for_local_search_restarts` restarts and proposal `for_local_search_proposal`, reward
+    R^`for_reward_beta`);
     "for_no_replay": the same loss without buffer and local search; "tb": per-problem log Z TB;
     "ppo": clipped surrogate; "reinforce": moving-average baseline. `c` is the experiment's config
     (attributes batch_size, num_iterations, hidden, lr, epsilon, baseline_decay, clip_eps, vf_coef,
@@ -273,7 +327,8 @@ def method_setup(c, method: str) -> tuple[FoRConfig, FoRHParams]:
     if method == "for":
         cfg = FoRConfig(method="logz_var", samples_per_problem=c.for_samples_per_problem,
                         replay_capacity=c.for_replay_capacity, replay_per_problem=c.for_replay_per_problem,
-                        local_search=True, **base)
+                        local_search=c.for_local_search, local_search_restarts=c.for_local_search_restarts,
+                        local_search_proposal=c.for_local_search_proposal, **base)
         return cfg, hp.replace(reward_beta=c.for_reward_beta)
     if method == "for_no_replay":
         cfg = FoRConfig(method="logz_var", samples_per_problem=c.for_samples_per_problem, **base)

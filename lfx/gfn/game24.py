@@ -15,7 +15,15 @@ The DAG is a tree (the state keeps its whole history), so PB = 1: a single backw
 the last step. Object layout ([36] int32): 4 levels x 4 slots x (num, den) (den 0 = empty slot),
 then the 3 actions taken, then the depth.
 
-    log R(x) = log(success_reward) if the last number is 24, else log(failure_reward).
+    log R(x) = log(success_reward) if the last number is 24, else log(failure_reward),
+    success_reward = 100, failure_reward = 0.001
+
+as FoR's public code (Yu-Fangxu/FoR, Game24/lightning_module.py lines 213-216: `reward = 100` if the
+last number is 24 `else: reward = 0.001`; every reward in Game24/data/train.json is 100 or 0.001).
+That code's log reward is log(reward + ll_reward), ll_reward = exp(-NLL of the steps under the base
+LLM)^(1/0.7) in (0, 1] (lightning_module.py lines 59-65, 263-264): a language-model prior that has no
+counterpart without an LLM and is left out here. lfx's first version used failure_reward = 0.01
+(`make_game24(..., failure_reward=0.01)`, `--config.failure_reward=0.01` in the experiment).
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ NUM_OPS = 6
 @struct.dataclass
 class Game24Params:
     success_reward: float = 100.0
-    failure_reward: float = 1e-2
+    failure_reward: float = 1e-3  # FoR's code (lfx's first version: 1e-2)
     max_steps_in_episode: int = 1 << 30
 
 
@@ -228,6 +236,10 @@ def solutions_bruteforce(numbers) -> list[tuple[int, int, int]]:
 
 
 def make_game24(numbers=(4, 7, 8, 8), **params):
-    """Registry factory: `(env, env_params)`; keywords `success_reward`, `failure_reward`."""
+    """Registry factory: `(env, env_params)`; keywords `success_reward`, `failure_reward` (both > 0)."""
     env = Game24(numbers)
-    return env, env.default_params.replace(**params)
+    ep = env.default_params.replace(**params)
+    for name in ("success_reward", "failure_reward"):
+        if not float(getattr(ep, name)) > 0:
+            raise ValueError(f"Game24 {name} must be > 0 (log R must be finite); got {getattr(ep, name)}.")
+    return env, ep

@@ -47,8 +47,9 @@ What is established and what is our choice (see docs/results/gfn.md, OC-GFN adap
     autoregressive over slots; epsilon-uniform exploration per slot for y and per action for the
     trajectories; the support of Q restricted to outcomes reachable through the edge (F(s'|y) = 0
     otherwise, a property of the DAG, `descendant_slot_mask`; for the exit edge at x only y = x),
-    because the OC-GFN is trained on relabelled successes only and its F(s|y) is not trained at
-    pairs where y cannot be reached from s.
+    because the relabelling variant of pre-training sees successes only, so its F(s|y) is not
+    trained at pairs where y cannot be reached from s (the paper's method, with negatives, sees some
+    such pairs; the restriction is exact for both).
 """
 
 from __future__ import annotations

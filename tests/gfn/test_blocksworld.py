@@ -9,6 +9,7 @@ from lfx.gfn.blocksworld import (
     BlocksWorld,
     all_configurations,
     count_solutions,
+    make_blocksworld,
     make_problems,
     optimal_length,
     problem_obj,
@@ -73,7 +74,7 @@ def test_worked_transitions():
     assert tuple(np.asarray(s.obj[:3])) == (B, 3, 3)
     assert bool(env.is_solved(s.obj))
     assert list(np.flatnonzero(env.forward_mask(s, None))) == [env.exit_action]  # only exit
-    np.testing.assert_allclose(env.log_reward(s, env.default_params), np.log(100.0), rtol=1e-6)
+    np.testing.assert_allclose(env.log_reward(s, env.default_params), np.log(100.0 + 6), rtol=1e-6)  # + limit
     # now unstack a from b: legal, the hand holds a
     s2 = _state(env, _obj((B, 3, 3), (C, -1, -1)))
     unstack = 2 * n + A * n + B
@@ -88,9 +89,55 @@ def test_step_limit_forces_exit_and_partial_reward():
     s = _state(env, _obj((3, 3, 3), (B, C, -1), limit=1))  # a on b, b on c; one move allowed
     s = env.apply_forward(s, A, None)
     assert list(np.flatnonzero(env.forward_mask(s, None))) == [env.exit_action]
-    np.testing.assert_allclose(env.log_reward(s, p), np.log(p.failure_reward), rtol=1e-6)  # 0 of 2 met
-    half = _state(env, _obj((B, 3, 3), (B, C, -1)))  # a on b holds, b on c does not
-    np.testing.assert_allclose(env.log_reward(half, p), np.log(10 * 0.5 + p.failure_reward), rtol=1e-6)
+    np.testing.assert_allclose(env.log_reward(s, p), np.log(0 + 1), rtol=1e-6)  # 0 of 2 met, + limit 1
+    half = _state(env, _obj((B, 3, 3), (B, C, -1)))  # a on b holds, b on c does not; limit 6
+    np.testing.assert_allclose(env.log_reward(half, p), np.log(10 * 0.5 + 6), rtol=1e-6)
+    old = p.replace(failure_reward=1e-2, step_reward=0.0)  # lfx's first version: floor, no step term
+    np.testing.assert_allclose(env.log_reward(s, old), np.log(1e-2), rtol=1e-6)
+    np.testing.assert_allclose(env.log_reward(half, old), np.log(5 + 1e-2), rtol=1e-6)
+
+
+def _for_code_log_reward(on, goal, step):
+    """NumPy transcription of FoR's BlocksWorld log reward (Yu-Fangxu/FoR,
+    BlocksWorld/lightning_module_selection.py): the goal facts "the x block is on top of the y block"
+    (line 586) and their meetings (587); r1 = 100 if all are met else 10 * sum / len (588-591); with
+    the language-model term off (`ll_weight == 0`, lines 181-184) ll_reward = [1] * args.step and
+    ll_weight = 1, and the log reward is log(r1 + ll_weight * ll_reward.sum()) (line 191)."""
+    goals = [(i, g) for i, g in enumerate(goal) if g >= 0]
+    meetings = [on[i] == g for i, g in goals]
+    r1 = 100 if sum(meetings) == len(meetings) else 10 * sum(meetings) / len(meetings)
+    ll_reward, ll_weight = np.ones(step), 1
+    return np.log(r1 + ll_weight * ll_reward.sum())
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_reward_with_step_term_matches_for_code(n):
+    """Every configuration of n blocks (hand states included) against random block-on-block goals
+    and every step limit 1..6: the env's log R equals the transcription of FoR's code."""
+    rng = np.random.default_rng(n)
+    env = BlocksWorld(n, 6)
+    states = set(all_configurations(n))
+    for s in list(states):
+        states.update(t for _, t in ref_moves(s))
+    goals = []
+    for target in [all_configurations(n)[i] for i in rng.integers(0, len(all_configurations(n)), 12)]:
+        goal = tuple(t if t < n else -1 for t in target)
+        if any(g >= 0 for g in goal):
+            goals.append(goal)
+    rows = [(s, g, lim) for s in sorted(states) for g in goals for lim in range(1, 7)]
+    objs = jnp.asarray(np.stack([_obj(s, g, lim) for s, g, lim in rows]))
+    got = jax.jit(jax.vmap(lambda o: env.log_reward(env.init_state().replace(obj=o), env.default_params)))(objs)
+    want = np.asarray([_for_code_log_reward(s, g, lim) for s, g, lim in rows])
+    assert len({round(float(w), 6) for w in want}) > 10  # many distinct values: not vacuous
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6)
+
+
+def test_rewards_that_give_log_zero_are_refused():
+    with pytest.raises(ValueError, match="failure_reward > 0 or step_reward > 0"):
+        make_blocksworld(3, 4, failure_reward=0.0, step_reward=0.0)
+    with pytest.raises(ValueError, match="step_reward must be >= 0"):
+        make_blocksworld(3, 4, step_reward=-1.0)
+    make_blocksworld(3, 4, failure_reward=1e-2, step_reward=0.0)  # lfx's first version stays valid
 
 
 def test_bfs_lengths_and_plan_counts_on_worked_examples():

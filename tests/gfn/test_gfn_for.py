@@ -7,7 +7,7 @@ import pytest
 
 from lfx.gfn.for_game24 import make_game24_train, make_puzzles
 from lfx.gfn.for_train import FoRConfig
-from lfx.gfn.game24 import Game24, puzzle_obj, solutions_bruteforce, solvable
+from lfx.gfn.game24 import Game24, make_game24, puzzle_obj, solutions_bruteforce, solvable
 from lfx.gfn.networks import make_policy
 from lfx.gfn.rollout import forward_rollout
 
@@ -38,3 +38,28 @@ def test_multi_puzzle_rollout_keeps_each_lanes_puzzle():
 def test_for_invalid_method_raises():
     with pytest.raises(ValueError, match="method"):
         make_game24_train(FoRConfig(method="a2c"), make_puzzles(0, 2))
+
+
+def test_game24_rewards_are_for_codes_100_and_0_001():
+    """FoR's code (Game24/lightning_module.py lines 215-216): R = 100 when the last number is 24, else
+    0.001. Puzzle 3 3 8 8, whose only solutions go through fractions (8 / (3 - 8/3)): every true
+    solution (Fraction solver) and 512 uniform rollouts get log 100 exactly when their operation
+    sequence is a solution, else log 0.001."""
+    env, ep = make_game24((3, 3, 8, 8))
+    sols = set(solutions_bruteforce((3, 3, 8, 8)))
+    step = jax.jit(jax.vmap(lambda o, a: env.apply_forward(env.init_state().replace(obj=o), a, ep).obj))
+    obj = jnp.asarray(np.repeat(puzzle_obj((3, 3, 8, 8))[None], len(sols), 0))
+    for t in range(3):
+        obj = step(obj, jnp.asarray([seq[t] for seq in sorted(sols)], jnp.int32))
+    init, apply = make_policy(env.obs_size, env.num_actions, 1, hidden=(8,))
+    tr = jax.jit(lambda k: forward_rollout(k, init(jax.random.key(0)), env, ep, apply, 512, epsilon=1.0))(
+        jax.random.key(1))
+    obj = jnp.concatenate([obj, tr.terminal_obj])
+    log_r = np.asarray(jax.vmap(lambda o: env.log_reward(env.init_state().replace(obj=o), ep))(obj))
+    is_sol = np.asarray([tuple(int(a) for a in o[32:35]) in sols for o in np.asarray(obj)])
+    assert len(sols) > 0 and is_sol.sum() >= len(sols) and (~is_sol).sum() > 400
+    np.testing.assert_allclose(log_r, np.where(is_sol, np.log(100.0), np.log(1e-3)), rtol=1e-6)
+    _, old = make_game24((3, 3, 8, 8), failure_reward=1e-2)  # lfx's first version stays reachable
+    assert old.failure_reward == 1e-2
+    with pytest.raises(ValueError, match="failure_reward must be > 0"):
+        make_game24((3, 3, 8, 8), failure_reward=0.0)
