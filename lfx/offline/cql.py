@@ -24,8 +24,8 @@ shared by every algorithm, has no CQL field), so a vmap over HParams can compare
 
 Defaults = CORL's D4RL locomotion configs (`configs/offline/cql/{halfcheetah,hopper,walker2d}/
 medium_v2.yaml`): cql_alpha 10 (the authors' README: 5 or 10), actor lr 3e-5, critic lr 3e-4, alpha
-lr = actor lr, gamma 0.99, tau 5e-3, K = 10, T = 1, clip +-inf, importance sampling on, no
-Lagrange, 3 hidden layers of 256 (`sac_n.REFERENCE_AGENT_CONFIG` with num_critics=2:
+lr = actor lr, gamma 0.99, tau 5e-3, K = 10, T = 1, clip +-inf (here +-1e30: the same in float32),
+importance sampling on, no Lagrange, 3 hidden layers of 256 (`sac_n.REFERENCE_AGENT_CONFIG` with num_critics=2:
 `REFERENCE_AGENT_CONFIG` here). The actor is `sac_n.TanhGaussianActor` with CORL's log-std
 range [-20, 2] and offset -1 (CORL learns a multiplier and the offset as scalars initialised at 1
 and -1; lfx keeps them fixed), critics `CriticEnsemble` with the EDAC initialisation (CORL:
@@ -77,8 +77,10 @@ class HParams:
     target_update_period: float = 1.0
     cql_alpha: float = 10.0  # CORL cql_alpha / the authors' min_q_weight
     cql_temperature: float = 1.0
-    cql_clip_diff_min: float = -jnp.inf
-    cql_clip_diff_max: float = jnp.inf
+    # CORL's -inf / inf (no clipping); +-1e30 clips nothing in float32 and passes the harness, which
+    # refuses non-finite hyperparameters before compiling
+    cql_clip_diff_min: float = -1e30
+    cql_clip_diff_max: float = 1e30
     cql_lagrange: float = 0.0  # 1.0: tune alpha' so that D_j -> target_action_gap
     cql_target_action_gap: float = -1.0
     init_log_alpha_prime: float = 1.0  # CORL: Scalar(1.0) holds log alpha'

@@ -8,6 +8,7 @@ ensemble Q_j(s, a) with LayerNorm, and a Gaussian actor with a state-independent
     CriticEnsemble(num_critics)      ([..., D], [..., A]) -> [N, ...] Q_j(s, a), member axis first
     EnsembleDense / EnsembleLayerNorm  its layers: N independent Dense / LayerNorm as batched matmuls
     GaussianActor(action_dim)        [..., D] -> Policy             N(tanh(f(s)), exp(log_std)^2)
+    ConditionalVAE(action_dim, L)    ([..., D], [..., A], key) -> (a~ [..., A], mean, log_std [..., L])
 
 Every hidden layer is Dense -> activation -> LayerNorm (when `layer_norm`), the order of ReBRAC's
 actor and critic (CORL `algorithms/offline/rebrac.py` `DetActor`/`Critic`, Unifloral
@@ -236,3 +237,40 @@ class GaussianActor(nn.Module):
         log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
         log_std = jnp.clip(log_std, self.log_std_min, self.log_std_max)
         return Policy(mean=mean, log_std=jnp.broadcast_to(log_std, mean.shape))
+
+
+class ConditionalVAE(nn.Module):
+    """A state-conditional VAE of actions (BCQ's behaviour model, Fujimoto et al. 2019, arXiv:1812.02900;
+    A2PR's `VAE` in ltlhuuu/A2PR `A2PR.py`):
+
+        encode(s, a) -> (mean, log_std)        [..., L] each, log_std clipped to [log_std_min, log_std_max]
+        decode(s, z) -> tanh(g(s, z))           [..., A], in [-1, 1]^A
+        __call__(s, a, key) -> (decode(s, mean + exp(log_std) eps), mean, log_std),  eps ~ N(0, I) from key
+
+    Encoder and decoder are MLPs over the concatenations (s, a) and (s, z); the encoder's last layer
+    gives mean and log_std as the two halves of one Dense (the authors' two heads on a shared trunk).
+    Defaults are the authors' (hidden (750, 750), log_std clamped to [-4, 15]); flax's initialisation.
+    """
+
+    action_dim: int
+    latent_dim: int
+    hidden_sizes: Sequence[int] = (750, 750)
+    activation: str = "relu"
+    log_std_min: float = -4.0
+    log_std_max: float = 15.0
+
+    def setup(self):
+        self.encoder = MLP(2 * self.latent_dim, self.hidden_sizes, self.activation)
+        self.decoder = MLP(self.action_dim, self.hidden_sizes, self.activation)
+
+    def encode(self, obs, action):
+        mean, log_std = jnp.split(self.encoder(jnp.concatenate([obs, action], axis=-1)), 2, axis=-1)
+        return mean, jnp.clip(log_std, self.log_std_min, self.log_std_max)
+
+    def decode(self, obs, z):
+        return jnp.tanh(self.decoder(jnp.concatenate([obs, z], axis=-1)))
+
+    def __call__(self, obs, action, key):
+        mean, log_std = self.encode(obs, action)
+        z = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
+        return self.decode(obs, z), mean, log_std

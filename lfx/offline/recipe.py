@@ -52,6 +52,7 @@ ALGORITHMS = {
     "cql": "lfx.offline.cql",
     "sac_n": "lfx.offline.sac_n",
     "edac": "lfx.offline.sac_n",  # SAC-N with the ensemble-diversity term (eta > 0)
+    "a2pr": "lfx.offline.a2pr",
 }
 
 

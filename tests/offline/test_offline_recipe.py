@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from lfx.experiment import stack_hparams
+from lfx.experiment.harness import check_finite_hparams
 from lfx.offline import dataset as ds
 from lfx.offline import recipe as R
 from lfx.offline.types import AgentConfig
@@ -87,6 +88,14 @@ def test_bad_config_is_refused_with_what_to_change():
         R.make_train(dataclasses.replace(SMALL, gradient_steps=7))
     with pytest.raises(ValueError, match="num_critics"):
         R.make_train(dataclasses.replace(SMALL, agent=AgentConfig(num_critics=0)))
+
+
+@pytest.mark.parametrize("name", sorted(R.ALGORITHMS))
+def test_every_algorithms_default_hparams_pass_the_harness(name):
+    """The scripts refuse non-finite hyperparameters before compiling (CQL's CORL clip of +-inf did)."""
+    hparams = R.algorithm_hparams(name)()
+    hparams.validate()
+    check_finite_hparams(hparams)
 
 
 def test_td3_bc_on_controller_data_beats_bc_on_random_data(controller_data):
