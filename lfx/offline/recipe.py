@@ -111,6 +111,10 @@ class OfflineConfig:
         for name in ("eval_every", "eval_max_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"OfflineConfig.{name} must be >= 0, got {getattr(self, name)}.")
+        if self.eval_every > self.num_updates:
+            raise ValueError(f"eval_every={self.eval_every} updates is more than the run's {self.num_updates} "
+                             f"(total_gradient_steps / gradient_steps): nothing would be evaluated; lower "
+                             f"eval_every or raise total_gradient_steps.")
         if self.total_gradient_steps % self.gradient_steps:
             raise ValueError(f"gradient_steps={self.gradient_steps} must divide total_gradient_steps="
                              f"{self.total_gradient_steps}.")

@@ -86,6 +86,8 @@ def test_bad_config_is_refused_with_what_to_change():
         R.make_train(dataclasses.replace(SMALL, algorithm="td4"))
     with pytest.raises(ValueError, match="must divide total_gradient_steps"):
         R.make_train(dataclasses.replace(SMALL, gradient_steps=7))
+    with pytest.raises(ValueError, match="nothing would be evaluated"):
+        R.make_train(dataclasses.replace(SMALL, eval_every=5))
     with pytest.raises(ValueError, match="num_critics"):
         R.make_train(dataclasses.replace(SMALL, agent=AgentConfig(num_critics=0)))
 
