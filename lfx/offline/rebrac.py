@@ -49,10 +49,9 @@ from lfx.offline.checks import HALF_OPEN_UNIT, NON_NEGATIVE, POSITIVE, UNIT, che
 from lfx.offline.networks import CriticEnsemble, DeterministicActor
 from lfx.offline.td3_bc import (
     AgentState,
-    adam,
     check_continuous,
     critic_then_delayed_actor,
-    no_actor_metrics,
+    fresh_agent,
     smoothed_target_action,
 )
 from lfx.offline.types import AgentConfig, Batch, Spec
@@ -104,10 +103,7 @@ def init(key: jax.Array, spec: Spec, config: AgentConfig, hparams: HParams) -> A
     obs, action = jnp.zeros((spec.obs_dim,)), jnp.zeros((spec.action_dim,))
     actor_params = actor.init(k_actor, obs)
     critic_params = critic.init(k_critic, obs, action)
-    return AgentState(
-        actor_params=actor_params, critic_params=critic_params, target_actor_params=actor_params,
-        target_critic_params=critic_params, actor_opt=adam(hparams.actor_lr).init(actor_params),
-        critic_opt=adam(hparams.critic_lr).init(critic_params), step=jnp.int32(0), actor_metrics=no_actor_metrics())
+    return fresh_agent(actor_params, critic_params, hparams)
 
 
 def critic_loss(

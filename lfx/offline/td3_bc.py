@@ -100,6 +100,14 @@ def check_continuous(spec: Spec, name: str) -> None:
                          f"(use 'bc' or 'cql').")
 
 
+def fresh_agent(actor_params: Any, critic_params: Any, hparams) -> AgentState:
+    """An AgentState at step 0: targets equal to the given params, fresh Adam states (TD3+BC, ReBRAC, ...)."""
+    return AgentState(
+        actor_params=actor_params, critic_params=critic_params, target_actor_params=actor_params,
+        target_critic_params=critic_params, actor_opt=adam(hparams.actor_lr).init(actor_params),
+        critic_opt=adam(hparams.critic_lr).init(critic_params), step=jnp.int32(0), actor_metrics=no_actor_metrics())
+
+
 def init(key: jax.Array, spec: Spec, config: AgentConfig, hparams: HParams) -> AgentState:
     """Fresh actor and critics; targets start equal to them."""
     check_continuous(spec, "TD3+BC")
@@ -108,10 +116,7 @@ def init(key: jax.Array, spec: Spec, config: AgentConfig, hparams: HParams) -> A
     obs, action = jnp.zeros((spec.obs_dim,)), jnp.zeros((spec.action_dim,))
     actor_params = actor.init(k_actor, obs)
     critic_params = critic.init(k_critic, obs, action)
-    return AgentState(
-        actor_params=actor_params, critic_params=critic_params, target_actor_params=actor_params,
-        target_critic_params=critic_params, actor_opt=adam(hparams.actor_lr).init(actor_params),
-        critic_opt=adam(hparams.critic_lr).init(critic_params), step=jnp.int32(0), actor_metrics=no_actor_metrics())
+    return fresh_agent(actor_params, critic_params, hparams)
 
 
 def smoothed_target_action(key: jax.Array, action: jax.Array, policy_noise, noise_clip) -> jax.Array:

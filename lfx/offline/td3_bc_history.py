@@ -39,7 +39,7 @@ from lfx.offline import losses, td3_bc
 from lfx.offline.checks import HALF_OPEN_UNIT, NON_NEGATIVE, POSITIVE, UNIT, check_ranges
 from lfx.offline.histories import ENCODERS, HistoryEncoder, bisimulation_loss
 from lfx.offline.networks import CriticEnsemble, DeterministicActor
-from lfx.offline.td3_bc import ACTOR_METRICS, AgentState, adam, no_actor_metrics, smoothed_target_action
+from lfx.offline.td3_bc import ACTOR_METRICS, AgentState, smoothed_target_action
 from lfx.offline.types import AgentConfig, Batch, Spec
 
 __all__ = ["AgentState", "HParams", "HistoryAgentConfig", "act", "init", "update"]
@@ -124,10 +124,7 @@ def init(key: jax.Array, spec: Spec, config: HistoryAgentConfig, hparams: HParam
     h, action = jnp.zeros((config.history_length, spec.obs_dim)), jnp.zeros((spec.action_dim,))
     critic_params = critic.init(k_critic, h, action)
     actor_params = actor.init(k_actor, jnp.zeros((config.latent_dim,)))
-    return AgentState(
-        actor_params=actor_params, critic_params=critic_params, target_actor_params=actor_params,
-        target_critic_params=critic_params, actor_opt=adam(hparams.actor_lr).init(actor_params),
-        critic_opt=adam(hparams.critic_lr).init(critic_params), step=jnp.int32(0), actor_metrics=no_actor_metrics())
+    return td3_bc.fresh_agent(actor_params, critic_params, hparams)
 
 
 def critic_loss(
