@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
-import sys
 import time
 from typing import Any
 
@@ -32,11 +30,9 @@ from lfx import envs
 from lfx.envs.partial import MaskObservation
 from lfx.offline import histories
 from lfx.offline import td3_bc_history as alg
+from lfx.offline.scripted import noisy_controller, pendulum_rollouts
 from lfx.offline.types import Batch, Spec
 from lfx.rl import evaluation, loop
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "offline"))
-from offline_testutil import noisy_controller, pendulum_rollouts  # noqa: E402
 
 EPISODE_LENGTH = 200  # Pendulum-v1
 

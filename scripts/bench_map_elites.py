@@ -34,10 +34,9 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from bench_ppo import Worker, serve, worker_env  # this script's folder is first on sys.path
 
-from bench_ppo import Worker, serve, worker_env  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 PEER_WORKER = os.path.join(HERE, "peers", "qdax_map_elites.py")
 BASE = {"num_dofs": 100, "batch_size": 100, "sigma": 0.005, "line_sigma": 0.05, "grid_bins": 50,

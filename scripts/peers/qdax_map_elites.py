@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench_ppo import serve  # noqa: E402
+from scripts.bench_ppo import serve  # the shared worker protocol (the driver puts the repo on PYTHONPATH)
 
 
 def main(cfg: dict) -> None:
