@@ -51,7 +51,7 @@ from lfx.offline.td3_bc import (
     AgentState,
     check_continuous,
     critic_then_delayed_actor,
-    fresh_agent,
+    init_networks,
     smoothed_target_action,
 )
 from lfx.offline.types import AgentConfig, Batch, Spec
@@ -98,12 +98,7 @@ def make_networks(spec: Spec, config: AgentConfig) -> tuple[DeterministicActor, 
 def init(key: jax.Array, spec: Spec, config: AgentConfig, hparams: HParams) -> AgentState:
     """Fresh actor and critics; targets start equal to them (CORL inits target with the same key)."""
     check_continuous(spec, "ReBRAC")
-    actor, critic = make_networks(spec, config)
-    k_actor, k_critic = jax.random.split(key)
-    obs, action = jnp.zeros((spec.obs_dim,)), jnp.zeros((spec.action_dim,))
-    actor_params = actor.init(k_actor, obs)
-    critic_params = critic.init(k_critic, obs, action)
-    return fresh_agent(actor_params, critic_params, hparams)
+    return init_networks(key, spec, make_networks(spec, config), hparams)
 
 
 def critic_loss(

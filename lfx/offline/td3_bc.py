@@ -111,7 +111,13 @@ def fresh_agent(actor_params: Any, critic_params: Any, hparams) -> AgentState:
 def init(key: jax.Array, spec: Spec, config: AgentConfig, hparams: HParams) -> AgentState:
     """Fresh actor and critics; targets start equal to them."""
     check_continuous(spec, "TD3+BC")
-    actor, critic = make_networks(spec, config)
+    return init_networks(key, spec, make_networks(spec, config), hparams)
+
+
+def init_networks(key: jax.Array, spec: Spec, networks: tuple[DeterministicActor, CriticEnsemble],
+                  hparams) -> AgentState:
+    """`fresh_agent` of freshly initialised (actor, critics) (TD3+BC, ReBRAC)."""
+    actor, critic = networks
     k_actor, k_critic = jax.random.split(key)
     obs, action = jnp.zeros((spec.obs_dim,)), jnp.zeros((spec.action_dim,))
     actor_params = actor.init(k_actor, obs)
