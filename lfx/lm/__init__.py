@@ -1,5 +1,5 @@
 """Language-model substrate: lfx's Llama (pure functions, KV cache), SmolLM2-135M-Instruct loaded
-offline from GGUF, byte-level BPE and character tokenizers, batched FSM-constrained generation,
+offline from GGUF, byte-level BPE, character and word tokenizers, batched FSM-constrained generation,
 next-token training and LoRA fine-tuning."""
 
 from lfx.lm.char_tokenizer import CharTokenizer
@@ -32,6 +32,7 @@ from lfx.lm.lora import (
 )
 from lfx.lm.tokenizer import BPETokenizer
 from lfx.lm.train import encode_prompt_target, lm_loss, target_loss, train_lm
+from lfx.lm.word_tokenizer import WordTokenizer
 
 __all__ = [
     "ArtifactError", "BPETokenizer", "CharTokenizer", "INSTALL_HINT", "KVCache", "LlamaConfig",
@@ -40,5 +41,5 @@ __all__ = [
     "init_cache", "init_params", "left_pad", "lm_loss", "load_gguf", "load_lm", "load_npz",
     "load_lora", "load_smollm2", "lora_apply", "lora_init", "make_lora_step", "merge_lora_file",
     "open_gguf", "output_logits", "rms_norm", "rope_angles", "save_lm", "save_lora",
-    "smollm2_path", "target_loss", "tiny_config", "train_lm",
+    "smollm2_path", "target_loss", "tiny_config", "train_lm", "WordTokenizer",
 ]

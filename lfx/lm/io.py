@@ -5,7 +5,7 @@ trained small LM is two files side by side:
 
     <stem>.npz   its parameters, one array per leaf ("embed", "final_norm", "layers/wq", ...)
     <stem>.json  {"format": "lfx.lm/1", "config": LlamaConfig fields, "tokenizer": {"kind": "char",
-                 "chars": ...}, "info": {...}}
+                 "chars": ...} or {"kind": "word", "words": [...]}, "info": {...}}
 
 `load_npz` is the one reader of `.npz` files in lfx (LM parameters, LoRA adapters): it checks the
 file's first bytes (a zip archive; a `.pkl` is named as such and refused unread), loads with
@@ -27,6 +27,7 @@ import numpy as np
 
 from lfx.lm.char_tokenizer import CharTokenizer
 from lfx.lm.config import LlamaConfig
+from lfx.lm.word_tokenizer import WordTokenizer
 
 FORMAT = "lfx.lm/1"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -116,7 +117,25 @@ def sidecar_path(path: str) -> str:
     return stem + ".json"
 
 
-def save_lm(path: str, params: dict, config: LlamaConfig, tokenizer: CharTokenizer,
+def _tokenizer_meta(tokenizer: CharTokenizer | WordTokenizer) -> dict:
+    if isinstance(tokenizer, CharTokenizer):
+        return {"kind": "char", "chars": tokenizer.chars}
+    if isinstance(tokenizer, WordTokenizer):
+        return {"kind": "word", "words": list(tokenizer.words)}
+    raise TypeError(f"save_lm stores CharTokenizer or WordTokenizer models, got "
+                    f"{type(tokenizer).__name__}.")
+
+
+def _tokenizer_from_meta(meta: dict) -> CharTokenizer | WordTokenizer:
+    kind = meta.get("kind")
+    if kind == "char":
+        return CharTokenizer(meta["chars"])
+    if kind == "word":
+        return WordTokenizer(meta["words"])
+    raise ValueError(f"tokenizer kind {kind!r} (only 'char' and 'word' are stored)")
+
+
+def save_lm(path: str, params: dict, config: LlamaConfig, tokenizer: CharTokenizer | WordTokenizer,
             **info: Any) -> tuple[str, str]:
     """Writes a small LM as `path` (.npz of float arrays) and its `.json` sidecar.
 
@@ -124,7 +143,7 @@ def save_lm(path: str, params: dict, config: LlamaConfig, tokenizer: CharTokeniz
       path: the `.npz` file (".npz" is required, so the sidecar's name is unambiguous).
       params: `lfx.lm.init_params`-shaped parameters.
       config: its LlamaConfig.
-      tokenizer: a CharTokenizer (its characters are stored).
+      tokenizer: a CharTokenizer or WordTokenizer (its characters / words are stored).
       info: JSON-serialisable notes (training data, steps, seed).
 
     Returns:
@@ -132,11 +151,10 @@ def save_lm(path: str, params: dict, config: LlamaConfig, tokenizer: CharTokeniz
     """
     if not path.endswith(".npz"):
         raise ValueError(f"LM files end in .npz, got {path!r}.")
-    if not isinstance(tokenizer, CharTokenizer):
-        raise TypeError(f"save_lm stores CharTokenizer models, got {type(tokenizer).__name__}.")
+    tok_meta = _tokenizer_meta(tokenizer)
     save_npz(path, _flat(jax.tree.map(np.asarray, params)))  # save_npz makes them arrays
     meta = {"format": FORMAT, "config": dataclasses.asdict(config),
-            "tokenizer": {"kind": "char", "chars": tokenizer.chars}, "info": info}
+            "tokenizer": tok_meta, "info": info}
     side = sidecar_path(path)
     tmp = side + ".tmp"
     with open(tmp, "w") as f:
@@ -162,7 +180,7 @@ def _read_sidecar(path: str) -> dict:
     return meta
 
 
-def load_lm(path: str) -> tuple[dict, LlamaConfig, CharTokenizer, dict]:
+def load_lm(path: str) -> tuple[dict, LlamaConfig, CharTokenizer | WordTokenizer, dict]:
     """(params, config, tokenizer, info) of a `save_lm` file; no Python object is loaded.
 
     Raises:
@@ -175,10 +193,7 @@ def load_lm(path: str) -> tuple[dict, LlamaConfig, CharTokenizer, dict]:
     side = sidecar_path(path)
     try:
         config = LlamaConfig(**meta["config"])
-        tok_meta = meta["tokenizer"]
-        if tok_meta.get("kind") != "char":
-            raise ValueError(f"tokenizer kind {tok_meta.get('kind')!r} (only 'char' is stored)")
-        tokenizer = CharTokenizer(tok_meta["chars"])
+        tokenizer = _tokenizer_from_meta(meta["tokenizer"])
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ArtifactError(f"{side}: unusable settings ({type(err).__name__}: {err}).") from None
     from lfx.lm.llama import init_params  # noqa: PLC0415

@@ -326,6 +326,22 @@ def target_loss(params: dict, config: LlamaConfig, tokens: jax.Array, roles: jax
     Returns:
       (loss, {"train/loss", "train/accuracy"}), accuracy = greedy next-token hits on targets.
     """
+    logits, targets, m = target_logits(params, config, tokens, roles, num_target=num_target)
+    return _masked_nll(logits, targets, m)
+
+
+def target_logits(params: dict, config: LlamaConfig, tokens: jax.Array, roles: jax.Array, *,
+                  num_target: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Next-token logits for the last K = num_target columns of left-padded prompt -> target rows.
+
+    Args:
+      params, config: the model.
+      tokens: int32 [B, T] rows from `encode_prompt_target`; roles: int [B, T] PAD/PROMPT/TARGET.
+      num_target: K, static, 1 <= K < T; every TARGET must lie in the last K columns.
+    Returns:
+      (logits float32 [B, K, V] predicting tokens[:, T-K:], those targets int32 [B, K], the
+      target mask float32 [B, K] = [roles == TARGET]).
+    """
     T = tokens.shape[1]
     if not 1 <= num_target < T:
         raise ValueError(f"num_target must be in [1, {T - 1}], got {num_target}.")
@@ -335,4 +351,4 @@ def target_loss(params: dict, config: LlamaConfig, tokens: jax.Array, roles: jax
     logits = output_logits(params, config, h[:, -num_target:])
     targets = tokens[:, -num_target:]
     m = (roles[:, -num_target:] == TARGET).astype(jnp.float32)
-    return _masked_nll(logits, targets, m)
+    return logits, targets, m

@@ -88,7 +88,9 @@ def eval_blocks(
     Blocks of `eval_every` updates (an inner scan) each end in `evaluate_state(state) -> (state,
     mean return)`; the remaining `num_updates % eval_every` updates run without one. Every metric
     is `[num_updates]`; "eval/episode_return" holds the latest evaluation's mean return (carried
-    forward: read it where "eval/fresh" is 1, the updates that ended in an evaluation). A run in
+    forward: read it where "eval/fresh" is 1, the updates that ended in an evaluation). An
+    evaluation may instead return a dict of named scalars (e.g. a language model's reward and KL):
+    each name is then a carried-forward metric, and `state.eval_return` holds the dict. A run in
     chunks evaluates after updates `eval_every, 2 * eval_every, ...` of each chunk, so chunks that
     are multiples of `eval_every` evaluate on the run's own grid.
 
@@ -98,15 +100,19 @@ def eval_blocks(
       evaluate_state: `f(state) -> (state, mean_return [])`.
     """
 
+    def named(value):
+        return dict(value) if isinstance(value, dict) else {"eval/episode_return": value}
+
     def one(s, _):
         s, m = update(s)
-        return s, {**m, "eval/episode_return": s.eval_return, "eval/fresh": jnp.float32(0.0)}
+        return s, {**m, **named(s.eval_return), "eval/fresh": jnp.float32(0.0)}
 
     def block(s, _):
         s, m = jax.lax.scan(one, s, None, eval_every)
         s, ret = evaluate_state(s)
         s = s.replace(eval_return=ret)
-        m["eval/episode_return"] = m["eval/episode_return"].at[-1].set(ret)
+        for name, value in named(ret).items():
+            m[name] = m[name].at[-1].set(value)
         m["eval/fresh"] = m["eval/fresh"].at[-1].set(1.0)
         return s, m
 

@@ -39,3 +39,34 @@ def plot_learning_curves(
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_frontier(
+    points: dict[str, tuple[np.ndarray, np.ndarray]],
+    path: str,
+    *,
+    xlabel: str = "KL(pi || pi_ref)",
+    ylabel: str = "reward",
+    title: str = "",
+) -> str:
+    """Scatters (x, y) points per label (e.g. one per seed and evaluation) and writes a PNG.
+
+    The reward-KL frontier of the DPO paper's Fig. 2: x the sequence-level KL, y the mean reward.
+
+    Args:
+      points: label -> (x [n], y [n]).
+      path: output PNG path.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, (x, y) in points.items():
+        ax.scatter(np.ravel(x), np.ravel(y), s=12, alpha=0.6, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -9,7 +9,7 @@ import pytest
 
 from lfx import lm
 from lfx.es.evollm.models import load_language_model
-from lfx.lm import ArtifactError, CharTokenizer, init_params, tiny_config
+from lfx.lm import ArtifactError, CharTokenizer, WordTokenizer, init_params, tiny_config
 from lfx.lm import lora as lora_lib
 
 
@@ -133,3 +133,17 @@ def test_empty_foreign_and_truncated_gguf_files_are_named(tmp_path):
         cut.write_bytes(data[:n])
         with pytest.raises(ValueError, match=f"cut{n}.gguf .*truncated"):
             lm.load_gguf(str(cut))
+
+
+def test_word_tokenizer_model_round_trips_with_its_vocabulary(tmp_path):
+    tok = WordTokenizer(("good", "bad", "film"))
+    assert tok.encode("film good  bad") == [5, 3, 4] and tok.decode([5, 0, 3, 2]) == "film good"
+    with pytest.raises(ValueError, match="'great' is not in the WordTokenizer"):
+        tok.encode("great film")
+    with pytest.raises(ValueError, match="distinct"):
+        WordTokenizer(("a", "a"))
+    params, cfg = _tiny(tok)
+    npz, _ = lm.save_lm(str(tmp_path / "w.npz"), params, cfg, tok)
+    loaded, cfg2, tok2, _ = lm.load_lm(npz)
+    assert isinstance(tok2, WordTokenizer) and tok2.words == tok.words and cfg2 == cfg
+    jax.tree.map(np.testing.assert_array_equal, params, loaded)

@@ -1,0 +1,43 @@
+"""A preference data set as arrays: what `lfx.pref.recipe` trains on and evaluates with."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+from flax import struct
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """Where an experiment's preference data comes from.
+
+    task: folder of a generated task (`experiments/pref_task.py --workdir=<task>`).
+    eval_reward: the reward evaluation scores with (`lexicon.REWARDS`; the pairs are always
+      labelled by "lexicon", so another name is a held-out reward).
+    """
+
+    task: str = "datasets/pref/lexicon"
+    eval_reward: str = "lexicon"
+
+
+@struct.dataclass
+class PreferenceData:
+    """A preference data set and what evaluation needs (arrays only; an argument of `train`).
+
+    chosen_tokens, chosen_roles, rejected_tokens, rejected_roles: int32 [N, T] left-padded
+      prompt + response rows (`lfx.lm.encode_prompt_target` / `lexicon.rows` layout).
+    eval_prompts: int32 [E, P] prompts of the evaluation (every row P tokens, no padding).
+    reward_weights: float32 [V], the exact reward r(y) = mean_t w[y_t] (`lexicon.reward`).
+    """
+
+    chosen_tokens: jax.Array
+    chosen_roles: jax.Array
+    rejected_tokens: jax.Array
+    rejected_roles: jax.Array
+    eval_prompts: jax.Array
+    reward_weights: jax.Array
+
+    @property
+    def num_pairs(self) -> int:
+        return self.chosen_tokens.shape[0]
