@@ -330,17 +330,18 @@ def target_loss(params: dict, config: LlamaConfig, tokens: jax.Array, roles: jax
     return _masked_nll(logits, targets, m)
 
 
-def target_logits(params: dict, config: LlamaConfig, tokens: jax.Array, roles: jax.Array, *,
+def target_hidden(params: dict, config: LlamaConfig, tokens: jax.Array, roles: jax.Array, *,
                   num_target: int) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Next-token logits for the last K = num_target columns of left-padded prompt -> target rows.
+    """Final hidden states (before the final norm) that predict the last K = num_target columns
+    of left-padded prompt -> target rows.
 
     Args:
       params, config: the model.
       tokens: int32 [B, T] rows from `encode_prompt_target`; roles: int [B, T] PAD/PROMPT/TARGET.
       num_target: K, static, 1 <= K < T; every TARGET must lie in the last K columns.
     Returns:
-      (logits float32 [B, K, V] predicting tokens[:, T-K:], those targets int32 [B, K], the
-      target mask float32 [B, K] = [roles == TARGET]).
+      (hidden [B, K, D] at the positions predicting tokens[:, T-K:], those targets int32 [B, K],
+      the target mask float32 [B, K] = [roles == TARGET]).
     """
     T = tokens.shape[1]
     if not 1 <= num_target < T:
@@ -348,7 +349,14 @@ def target_logits(params: dict, config: LlamaConfig, tokens: jax.Array, roles: j
     valid = roles > PAD
     positions = jnp.maximum(jnp.cumsum(valid, axis=1) - 1, 0).astype(jnp.int32)
     h, _ = forward_hidden(params, config, tokens[:, :-1], positions[:, :-1], mask=valid[:, :-1])
-    logits = output_logits(params, config, h[:, -num_target:])
     targets = tokens[:, -num_target:]
     m = (roles[:, -num_target:] == TARGET).astype(jnp.float32)
-    return logits, targets, m
+    return h[:, -num_target:], targets, m
+
+
+def target_logits(params: dict, config: LlamaConfig, tokens: jax.Array, roles: jax.Array, *,
+                  num_target: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """`target_hidden` projected to the vocabulary: (logits float32 [B, K, V], targets [B, K],
+    mask [B, K])."""
+    h, targets, m = target_hidden(params, config, tokens, roles, num_target=num_target)
+    return output_logits(params, config, h), targets, m

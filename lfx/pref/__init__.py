@@ -5,10 +5,17 @@
 * `sequence`: sequence log-probabilities of responses (`sequence_logps`, `response_logps`).
 * `lexicon`: task (a), controlled generation with an exact lexicon reward on a synthetic language,
   a tiny Llama pre-trained on it as the reference, Bradley-Terry preference pairs.
+* `objectives`: what the recipe trains with (the DPO family, SimPO, ORPO), `(init, loss)` pairs.
 * `recipe`: `make_train(PrefConfig) -> train(key, hparams, reference, data)`, one jitted run,
-  vmappable over seeds and hyperparameters, with in-jit evaluation (true reward, KL, win rate).
+  vmappable over seeds and hyperparameters, with in-jit evaluation (true reward, KL, win rate,
+  entropy).
+* `online`: RLOO, the KL-regularised policy-gradient baseline on the same prompts and reward.
+* `cpl`, `cpl_segments`: Contrastive Preference Learning on an lfx environment's segment
+  preferences (labelled by an oracle SAC's advantages).
+* `main`: the training-script body every `lfx.pref` recipe shares (experiments/pref*.py).
 """
 
+from lfx.pref.cpl import CPLConfig, cpl_loss
 from lfx.pref.data import PreferenceData, TaskSpec
 from lfx.pref.losses import (
     F_DIVERGENCES,
@@ -21,12 +28,15 @@ from lfx.pref.losses import (
     preference_metrics,
     simpo_loss,
 )
+from lfx.pref.objectives import OBJECTIVES, PairBatch
+from lfx.pref.online import OnlineConfig, leave_one_out_advantages
 from lfx.pref.recipe import HParams, PrefConfig, make_train
 from lfx.pref.sequence import SequenceLogps, response_logps, sequence_logps
 
 __all__ = [
-    "F_DIVERGENCES", "LOSS_TYPES", "HParams", "PrefConfig", "PreferenceData", "SequenceLogps",
-    "TaskSpec", "check_loss_args", "f_divergence_scores", "make_train", "orpo_loss",
+    "F_DIVERGENCES", "LOSS_TYPES", "OBJECTIVES", "CPLConfig", "HParams", "OnlineConfig",
+    "PairBatch", "PrefConfig", "PreferenceData", "SequenceLogps", "TaskSpec", "check_loss_args",
+    "cpl_loss", "f_divergence_scores", "leave_one_out_advantages", "make_train", "orpo_loss",
     "preference_loss", "preference_loss_and_metrics", "preference_metrics", "response_logps",
     "sequence_logps", "simpo_loss",
 ]

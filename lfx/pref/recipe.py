@@ -1,6 +1,6 @@
 """The offline preference-optimisation recipe: a language model tuned on (prompt, chosen, rejected).
 
-    recipe = make_train(PrefConfig(loss_type="sigmoid"))        # DPO; any `losses.LOSS_TYPES`
+    recipe = make_train(PrefConfig(model=model, loss_type="sigmoid"))   # DPO; any LOSS_TYPES
     state, metrics = recipe.train(key, HParams(beta=0.1), reference, data)
     sweep = jax.jit(jax.vmap(jax.vmap(recipe.train, (0, None, None, None)),
                              (None, 0, None, None)))            # seeds x (beta, lr, ...) settings
@@ -15,7 +15,9 @@ and carried in the state.
 
 An update draws `batch_size` pairs uniformly with replacement, runs the policy on chosen and
 rejected rows in one forward pass (TRL's `concatenated_forward`), and takes one Adam step
-(`lfx.lm.train.make_optimizer`, global-norm clipping) on the mean of `losses.preference_loss`.
+(`lfx.lm.train.make_optimizer`, global-norm clipping) on the objective's loss
+(`objectives.OBJECTIVES[config.objective]`: the DPO family of `losses.preference_loss`, SimPO,
+ORPO, ...), jointly in the policy and the objective's own parameters (e.g. SparsePO's masks).
 
 Evaluation (`eval_every > 0`, inside the same jitted call) samples one response per evaluation
 prompt from the policy and from the reference at temperature 1 and reports
@@ -25,6 +27,8 @@ prompt from the policy and from the reference at temperature 1 and reports
     eval/kl                mean_y~pi [log pi(y|x) - log pi_ref(y|x)]   (sequence-level KL estimate,
                                                                         the DPO paper's Fig. 2 axis)
     eval/win_rate          P[r(y_pi) > r(y_ref)] + 1/2 P[=] on the same prompts
+    eval/entropy           mean_y~pi sum_t H(pi(. | x, y_<t))          (diversity: the f-DPO
+                                                                        paper's predictive entropy)
 
 Shapes: N pairs, T row length, K = response_len (responses end in the last K columns), E
 evaluation prompts of P tokens, V vocabulary.
@@ -39,20 +43,24 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
 from lfx.lm.config import LlamaConfig
+from lfx.lm.llama import output_logits
 from lfx.lm.lora import LORA_TARGETS, lora_apply, lora_init
-from lfx.lm.train import TARGET, make_optimizer
-from lfx.offline.checks import OPEN_UNIT, POSITIVE, check_ranges
+from lfx.lm.train import TARGET, make_optimizer, target_hidden, target_logits
+from lfx.offline.checks import NON_NEGATIVE, OPEN_UNIT, POSITIVE, check_ranges
 from lfx.pref import lexicon, losses
 from lfx.pref.data import PreferenceData
-from lfx.pref.sequence import response_logps
+from lfx.pref.objectives import OBJECTIVES, PairBatch
+from lfx.pref.sequence import SequenceLogps, response_logps, sequence_logps
 from lfx.rl import loop
 
 SMOOTHING = ("in [0, 0.5)", lambda v: (v >= 0) & (v < 0.5))
-EVAL_METRICS = ("eval/reward", "eval/reference_reward", "eval/kl", "eval/win_rate")
+EVAL_METRICS = ("eval/reward", "eval/reference_reward", "eval/kl", "eval/win_rate",
+                "eval/entropy")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,13 +69,15 @@ class PrefConfig:
 
     model: the LlamaConfig of the reference (and policy); experiments set it from the task's SFT
       model (`lexicon.load_task`), so configs leave it None.
-    loss_type / f_divergence: see `losses.LOSS_TYPES` / `losses.F_DIVERGENCES`.
+    objective: the loss trained (`objectives.OBJECTIVES`: "dpo" and its family, "simpo", "orpo").
+    loss_type / f_divergence: the DPO family member (`losses.LOSS_TYPES` / `losses.F_DIVERGENCES`).
     response_len: K, the columns that hold responses (logits are computed for these only).
     lora_rank: 0 trains every parameter; r > 0 trains rank-r adapters on `lora_targets`.
     eval_every: evaluate after every this many updates (0: never).
     """
 
     model: LlamaConfig | None = None
+    objective: str = "dpo"
     loss_type: str = "sigmoid"
     f_divergence: str = "reverse_kl"
     num_updates: int = 200
@@ -81,23 +91,43 @@ class PrefConfig:
     steps_per_update: int = 1
 
     def validate(self) -> None:
-        if not isinstance(self.model, LlamaConfig):
-            raise ValueError("PrefConfig.model must be the reference's LlamaConfig (experiments "
-                             "take it from the task's SFT model), got "
-                             f"{type(self.model).__name__}.")
+        """`check_settings` and a model: refuses (ValueError) what cannot run."""
+        self.check_settings()
+        check_model(self)
+
+    def check_settings(self) -> None:
+        """Everything but `model` (checked before a task is loaded)."""
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"Unknown objective {self.objective!r}; known objectives: "
+                             f"{', '.join(OBJECTIVES)}.")
         losses.check_loss_args(self.loss_type, 1.0, f_divergence=self.f_divergence)
-        for name in ("num_updates", "batch_size", "response_len"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"PrefConfig.{name} must be >= 1, got {getattr(self, name)}.")
-        if self.lora_rank < 0:
-            raise ValueError(f"PrefConfig.lora_rank must be >= 0 (0 = full fine-tuning), got "
-                             f"{self.lora_rank}.")
-        unknown = set(self.lora_targets) - set(LORA_TARGETS)
-        if self.lora_rank and unknown:
-            raise ValueError(f"Unknown lora_targets {sorted(unknown)}; choose from {LORA_TARGETS}.")
-        if not 0 <= self.eval_every <= self.num_updates:
-            raise ValueError(f"PrefConfig.eval_every must be in [0, num_updates={self.num_updates}]"
-                             f", got {self.eval_every}.")
+        check_policy_config(self)
+
+
+def check_model(config: Any) -> None:
+    """ValueError unless `config.model` is a LlamaConfig (experiments set it from the task)."""
+    if not isinstance(config.model, LlamaConfig):
+        raise ValueError(f"{type(config).__name__}.model must be the reference's LlamaConfig "
+                         f"(experiments take it from the task's SFT model), got "
+                         f"{type(config.model).__name__}.")
+
+
+def check_policy_config(config: Any) -> None:
+    """The checks every `lfx.pref` recipe config shares (its loop, LoRA and evaluation fields);
+    ValueError naming the field."""
+    name = type(config).__name__
+    for field in ("num_updates", "batch_size", "response_len"):
+        if getattr(config, field) < 1:
+            raise ValueError(f"{name}.{field} must be >= 1, got {getattr(config, field)}.")
+    if config.lora_rank < 0:
+        raise ValueError(f"{name}.lora_rank must be >= 0 (0 = full fine-tuning), got "
+                         f"{config.lora_rank}.")
+    unknown = set(config.lora_targets) - set(LORA_TARGETS)
+    if config.lora_rank and unknown:
+        raise ValueError(f"Unknown lora_targets {sorted(unknown)}; choose from {LORA_TARGETS}.")
+    if not 0 <= config.eval_every <= config.num_updates:
+        raise ValueError(f"{name}.eval_every must be in [0, num_updates={config.num_updates}], "
+                         f"got {config.eval_every}.")
 
 
 @struct.dataclass
@@ -107,6 +137,8 @@ class HParams:
     lr: Adam learning rate. beta: the KL-regularisation strength of the DPO family. label_smoothing:
     the label-noise rate eps (cDPO / robust / exo / aot); 0 for the other loss types. alpha: the
     alpha-divergence's alpha. discopop_tau: DiscoPOP's temperature. (See `losses.preference_loss`.)
+    gamma_beta_ratio: SimPO's target margin over beta. nll_weight: SimPO's weight of the chosen NLL
+    (TRL CPOTrainer's cpo_alpha; 0 is SimPO proper).
     """
 
     lr: float = 1e-3
@@ -114,19 +146,22 @@ class HParams:
     label_smoothing: float = 0.0
     alpha: float = 0.5
     discopop_tau: float = 0.05
+    gamma_beta_ratio: float = 0.5
+    nll_weight: float = 0.0
 
     def validate(self) -> None:
         """Raises ValueError for a concrete value out of range (skipped when traced)."""
         check_ranges(self, {"lr": POSITIVE, "beta": POSITIVE, "label_smoothing": SMOOTHING,
-                            "alpha": OPEN_UNIT, "discopop_tau": POSITIVE})
+                            "alpha": OPEN_UNIT, "discopop_tau": POSITIVE,
+                            "gamma_beta_ratio": NON_NEGATIVE, "nll_weight": NON_NEGATIVE})
 
 
 @struct.dataclass
 class PrefState:
-    trainable: Any  # the policy's parameters, or its LoRA adapters
+    trainable: dict  # {"policy": its parameters or LoRA adapters, "objective": the objective's}
     opt_state: Any
-    ref_chosen: jax.Array  # [N] log pi_ref(chosen | x)
-    ref_rejected: jax.Array  # [N]
+    ref_chosen: jax.Array  # [N, K] m_t log pi_ref(y_t | x, y_<t) of the chosen responses
+    ref_rejected: jax.Array  # [N, K]
     key: jax.Array
     update_idx: jax.Array  # [] int32
     eval_return: dict  # the latest evaluation, EVAL_METRICS -> []
@@ -165,37 +200,46 @@ def check_data(config: PrefConfig, data: PreferenceData) -> None:
         roles = getattr(data, name)
         if isinstance(roles, jax.core.Tracer):
             continue
-        outside = jnp.any(roles[:, : T - config.response_len] == TARGET)
-        if bool(outside):
+        if np.any(np.asarray(roles)[:, : T - config.response_len] == TARGET):
             raise ValueError(f"{name}: a response token lies before the last response_len="
                              f"{config.response_len} columns; raise response_len.")
 
 
+def merged_policy(trainable: dict, reference: dict, config: PrefConfig) -> dict:
+    """The policy's parameters from the trainable tree: the model itself, or the reference with
+    the LoRA adapters merged (`config.lora_rank > 0`)."""
+    if config.lora_rank:
+        return lora_apply(reference, trainable["policy"], scale=config.lora_scale)
+    return trainable["policy"]
+
+
 def policy_params(state: PrefState, reference: dict, *, config: PrefConfig) -> dict:
     """The policy's parameters (the trainable model, or the reference with the adapters merged)."""
-    if config.lora_rank:
-        return lora_apply(reference, state.trainable, scale=config.lora_scale)
-    return state.trainable
+    return merged_policy(state.trainable, reference, config)
 
 
-def _logps(params, tokens, roles, config):
+def response_logps_of(params, tokens, roles, config) -> SequenceLogps:
+    """`sequence.response_logps` of rows [B, T] with the config's model and response_len."""
     return response_logps(params, config.model, tokens, roles, num_target=config.response_len)
 
 
 def init_state(key: jax.Array, hparams: HParams, reference: dict, data: PreferenceData, *,
                config: PrefConfig) -> PrefState:
-    """The policy at the reference, fresh Adam state, the reference's log-probs of the data."""
+    """The policy at the reference, the objective's params, fresh Adam state, and the reference's
+    per-token log-probs of every response."""
     check_data(config, data)
-    key, k_lora = jax.random.split(key)
+    key, k_lora, k_obj = jax.random.split(key, 3)
     if config.lora_rank:
-        trainable = lora_init(k_lora, reference, config.lora_rank, targets=config.lora_targets)
+        policy = lora_init(k_lora, reference, config.lora_rank, targets=config.lora_targets)
     else:
-        trainable = reference
+        policy = reference
+    trainable = {"policy": policy,
+                 "objective": OBJECTIVES[config.objective].init(k_obj, config, reference)}
     ref = jax.lax.stop_gradient(reference)
 
     def ref_of(rows):
         tokens, roles = rows
-        return _logps(ref, tokens[None], roles[None], config).sum[0]
+        return response_logps_of(ref, tokens[None], roles[None], config).token[0]
 
     ref_c = jax.lax.map(ref_of, (data.chosen_tokens, data.chosen_roles),
                         batch_size=config.batch_size)
@@ -207,19 +251,29 @@ def init_state(key: jax.Array, hparams: HParams, reference: dict, data: Preferen
                      ref_rejected=ref_r, key=key, update_idx=jnp.int32(0), eval_return=zero)
 
 
-def loss_fn(trainable, hparams: HParams, reference: dict, batch: dict, *, config: PrefConfig):
-    """Mean preference loss of one batch and its metrics (TRL's logged rewards/* and logps)."""
-    params = (lora_apply(reference, trainable, scale=config.lora_scale) if config.lora_rank
-              else trainable)
+def loss_fn(trainable: dict, hparams: HParams, reference: dict, batch: dict, *,
+            config: PrefConfig) -> tuple[jax.Array, dict]:
+    """The objective's loss on one batch: the policy runs on chosen and rejected rows in one
+    forward pass (TRL's concatenated_forward)."""
+    objective = OBJECTIVES[config.objective]
+    B = batch["chosen_tokens"].shape[0]
     tokens = jnp.concatenate([batch["chosen_tokens"], batch["rejected_tokens"]])
     roles = jnp.concatenate([batch["chosen_roles"], batch["rejected_roles"]])
-    lp = _logps(params, tokens, roles, config)
-    B = batch["chosen_tokens"].shape[0]
-    return losses.preference_loss_and_metrics(
-        lp.sum[:B], lp.sum[B:], batch["ref_chosen"], batch["ref_rejected"],
-        loss_type=config.loss_type, beta=hparams.beta, label_smoothing=hparams.label_smoothing,
-        f_divergence=config.f_divergence, alpha=hparams.alpha, discopop_tau=hparams.discopop_tau,
-        chosen_lengths=lp.count[:B], rejected_lengths=lp.count[B:])
+    policy = merged_policy(trainable, reference, config)
+    h, targets, mask = target_hidden(policy, config.model, tokens, roles,
+                                     num_target=config.response_len)
+    lp = sequence_logps(output_logits(policy, config.model, h), targets, mask)
+    half = lambda x, i: jax.tree.map(lambda a: a[i * B:(i + 1) * B], x)  # noqa: E731
+    hidden = (None, None)
+    if objective.needs_reference_hidden:
+        h_ref, _, _ = target_hidden(reference, config.model, tokens, roles,
+                                    num_target=config.response_len)
+        hidden = (h_ref[:B], h_ref[B:])
+    pairs = PairBatch(policy_chosen=half(lp, 0), policy_rejected=half(lp, 1),
+                      ref_chosen_token=batch["ref_chosen"], ref_rejected_token=batch["ref_rejected"],
+                      chosen_mask=mask[:B], rejected_mask=mask[B:], ref_chosen_hidden=hidden[0],
+                      ref_rejected_hidden=hidden[1])
+    return objective.loss(trainable["objective"], pairs, hparams, config)
 
 
 def update_step(state: PrefState, hparams: HParams, reference: dict, data: PreferenceData, *,
@@ -251,13 +305,16 @@ def evaluate_state(state: PrefState, reference: dict, data: PreferenceData, *,
     y_ref = lexicon.sample_responses(reference, config.model, prompts, k_ref,
                                      length=config.response_len)
     tokens, roles = _eval_rows(prompts, y_pi)
-    kl = (_logps(policy, tokens, roles, config).sum
-          - _logps(reference, tokens, roles, config).sum)
+    logits, targets, mask = target_logits(policy, config.model, tokens, roles,
+                                          num_target=config.response_len)
+    kl = sequence_logps(logits, targets, mask).sum - response_logps_of(reference, tokens, roles, config).sum
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    entropy = -jnp.sum(jnp.sum(jnp.exp(logp) * logp, axis=-1) * mask, axis=-1)
     r_pi = lexicon.reward(data.reward_weights, y_pi)
     r_ref = lexicon.reward(data.reward_weights, y_ref)
     win = jnp.mean((r_pi > r_ref) + 0.5 * (r_pi == r_ref))
     out = {"eval/reward": jnp.mean(r_pi), "eval/reference_reward": jnp.mean(r_ref),
-           "eval/kl": jnp.mean(kl), "eval/win_rate": win}
+           "eval/kl": jnp.mean(kl), "eval/win_rate": win, "eval/entropy": jnp.mean(entropy)}
     return state.replace(key=key), out
 
 
@@ -265,6 +322,9 @@ def _eval_rows(prompts, responses):
     tokens = jnp.concatenate([prompts, responses], axis=1)
     roles = jnp.concatenate([jnp.ones_like(prompts), jnp.full_like(responses, TARGET)], axis=1)
     return tokens, roles
+
+
+Config = PrefConfig  # the family protocol's name (lfx.pref.main)
 
 
 def make_train(config: PrefConfig) -> PrefRecipe:

@@ -6,18 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from lfx.pref import lexicon as lx
 from lfx.pref import recipe as rc
-
-TINY = lx.LexiconTaskConfig(num_pretrain_docs=2048, pretrain_steps=300, pretrain_batch=64,
-                            num_pairs=256, num_eval_prompts=64, dim=32, hidden_dim=64)
-
-
-@pytest.fixture(scope="module")
-def task(tmp_path_factory):
-    path = tmp_path_factory.mktemp("lexicon_tiny")
-    lx.generate_task(TINY, lambda n: str(path / n), progress=lambda s: None)
-    return lx.load_task(str(path))
+from lfx.pref.sequence import response_logps
 
 
 def _config(model, **kw):
@@ -43,10 +33,9 @@ def test_reference_log_probs_are_those_of_the_frozen_reference(task):
     before = jax.tree.map(np.array, params)
     state, _ = jax.jit(recipe.train)(jax.random.key(0), rc.HParams(), params, data)
     jax.tree.map(np.testing.assert_array_equal, before, params)  # the reference never moves
-    from lfx.pref.sequence import response_logps
     expect = response_logps(params, model, data.chosen_tokens, data.chosen_roles,
-                            num_target=12).sum
-    np.testing.assert_allclose(state.ref_chosen, expect, rtol=2e-5, atol=1e-4)
+                            num_target=12).token
+    np.testing.assert_allclose(state.ref_chosen, expect, rtol=2e-5, atol=1e-5)
 
 
 def test_vmapped_seeds_equal_a_loop(task):
@@ -89,3 +78,30 @@ def test_bad_input_is_refused_before_compiling(task):
         recipe.train(jax.random.key(0), rc.HParams(), params, cut)
     with pytest.raises(ValueError, match="response_len=40"):
         rc.check_data(_config(model, response_len=40), data)
+
+
+@pytest.mark.parametrize("objective", ["dpo", "simpo", "orpo"])
+def test_first_update_loss_is_the_objective_on_the_drawn_batch(task, objective):
+    """The recipe's wiring: the loss of update 1 equals the objective's formula evaluated with
+    independently computed log-probs of the same pairs (catches swapped chosen/rejected or sum
+    vs mean log-probs)."""
+    from lfx.pref import losses
+    params, model, data, _ = task
+    cfg = _config(model, objective=objective, num_updates=1, eval_every=0, batch_size=8)
+    recipe = rc.make_train(cfg)
+    hp = rc.HParams(beta=2.0 if objective != "dpo" else 0.1)
+    state = recipe.init(jax.random.key(1), hp, params, data)
+    _, m = recipe.run(state, hp, params, data, num_updates=1)
+    _, k_batch = jax.random.split(state.key)
+    idx = jax.random.randint(k_batch, (8,), 0, data.num_pairs)
+    c = response_logps(params, model, data.chosen_tokens[idx], data.chosen_roles[idx], num_target=12)
+    r = response_logps(params, model, data.rejected_tokens[idx], data.rejected_roles[idx],
+                       num_target=12)
+    if objective == "dpo":
+        expect = np.log(2.0)
+    elif objective == "simpo":
+        expect = np.mean(losses.simpo_loss(c.mean, r.mean, beta=2.0, gamma_beta_ratio=0.5))
+    else:
+        nll = -np.sum(c.sum) / np.sum(c.count)
+        expect = np.mean(losses.orpo_loss(c.mean, r.mean, nll, beta=2.0)[0])
+    np.testing.assert_allclose(m["train/loss"][0], expect, rtol=2e-5)

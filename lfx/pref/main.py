@@ -1,0 +1,117 @@
+"""The one training-script body of every `lfx.pref` recipe on a generated task (DPO family, RLOO).
+
+`experiments/pref*.py` define their flags and call `main_for(module, name, FLAGS)`; the module
+supplies `Config` (static, with `model`, `num_updates`, `eval_every`; its `model` is set from the
+task's SFT model), `HParams` (traced, `validate()`) and `make_train(config)` (the recipe protocol:
+`init` / `run` / `train(key, hparams, reference, data)`, evaluation metrics `recipe.EVAL_METRICS`).
+The body: config -> dataclasses (validated before compiling), the `--sweep` grid, seeds x settings
+vmapped in one call, `run_chunked` (progress, checkpoints, exact resume, NaN stop),
+`metrics.jsonl|csv`, `summary.json` (per setting: the final evaluation's reward, KL, win rate and
+entropy, mean and std over seeds, with the task's metadata), `learning_curve.png` (reward over
+updates) and `frontier.png` (reward against KL at every evaluation: the DPO paper's Fig. 2 axes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from types import ModuleType
+
+import jax
+import numpy as np
+from absl import flags, logging
+
+from lfx.experiment import (
+    MetricWriter,
+    RunConfig,
+    check_finite_hparams,
+    cli,
+    from_configdict,
+    recipe_functions,
+    run_chunked,
+    stack_hparams,
+)
+from lfx.pref import lexicon, recipe
+from lfx.pref.data import TaskSpec
+from lfx.utils.plotting import plot_frontier, plot_learning_curves
+
+flags.DEFINE_integer("stop_after", None, "Testing hook: stop once this many updates are done (a "
+                     "killed run); continue with --resume.")
+
+
+def main_for(module: ModuleType, name: str, flags_obj) -> None:
+    """Runs `module`'s recipe on a generated task as the script's main job (see the module doc)."""
+    logging.set_verbosity(logging.WARNING)
+    config = cli.get_config()
+    static, spec, run_cfg, base = from_configdict(config, module.Config, TaskSpec, RunConfig,
+                                                  hparams=module.HParams)
+    static.check_settings()
+    run_cfg.validate()
+    settings, dicts, labels = cli.sweep_settings(base, flags_obj.sweep)
+    for hp in settings:
+        check_finite_hparams(hp)
+        hp.validate()
+    reference, model, data, meta = lexicon.load_task(spec.task, reward_name=spec.eval_reward)
+    static = dataclasses.replace(static, model=model)
+    pref = module.make_train(static)
+    recipe.check_data(static, data)
+    if static.eval_every and run_cfg.chunk_size % static.eval_every:
+        raise ValueError(f"config.eval_every={static.eval_every} must divide config.chunk_size="
+                         f"{run_cfg.chunk_size} (each chunk evaluates on its own grid).")
+    run_config = {name: {k: v for k, v in static.__dict__.items() if k != "model"},
+                  "task": spec.__dict__, "run": run_cfg.__dict__, "hparams": dicts}
+    label = static.loss_type if getattr(static, "objective", "") == "dpo" else getattr(static, "objective", name)
+    wd = cli.open_workdir(f"pref_{label}", run_config)
+    writer = MetricWriter(wd.path, batch_names=("setting", "seed"), steps_per_update=1,
+                          tensorboard=flags_obj.tensorboard, wandb=flags_obj.wandb, primary=wd.primary)
+    keys = jax.random.split(jax.random.key(run_cfg.seed), run_cfg.num_seeds)
+    init, run = recipe_functions(pref, keys, stack_hparams(settings), reference, data)
+    print(f"{label} on {spec.task} ({data.num_pairs} pairs, eval reward "
+          f"{spec.eval_reward!r}): {len(settings)} setting(s) x {run_cfg.num_seeds} seeds, "
+          f"{static.num_updates} updates.", flush=True)
+    with wd:
+        try:
+            _, metrics = run_chunked(
+                init, run, total_updates=static.num_updates, chunk_size=run_cfg.chunk_size,
+                workdir=wd, checkpoint_every=run_cfg.checkpoint_every,
+                keep_checkpoints=run_cfg.keep_checkpoints, writer=writer,
+                progress=flags_obj.progress, progress_metric="eval/reward",
+                stop_after=flags_obj.stop_after)
+        finally:
+            writer.close()
+        if metrics["train/loss"].shape[-1] < static.num_updates:
+            print(f"Stopped after {metrics['train/loss'].shape[-1]} updates (--stop_after); "
+                  f"continue with --resume.", flush=True)
+            return
+        summary, curves, frontier = [], {}, {}
+        shown = np.flatnonzero(metrics["eval/fresh"][0, 0] > 0) if static.eval_every else []
+        for h, (setting, label) in enumerate(zip(dicts, labels)):
+            row = {"setting": setting, "label": label}
+            line = f"[{label}]"
+            if len(shown):
+                last = shown[-1]
+                for metric in recipe.EVAL_METRICS:
+                    v = metrics[metric][h, :, last]
+                    key = metric.split("/")[1]
+                    row.update({f"final_{key}_mean": float(v.mean()),
+                                f"final_{key}_std": float(v.std()), f"final_{key}": v.tolist()})
+                    line += f" {key} {v.mean():+.3f} +- {v.std():.3f};"
+                curves[label] = (shown + 1, metrics["eval/reward"][h][:, shown])
+                frontier[label] = (metrics["eval/kl"][h][:, shown], metrics["eval/reward"][h][:, shown])
+            loss = metrics["train/loss"][h, :, -1]
+            row["final_train_loss_mean"] = float(loss.mean())
+            summary.append(row)
+            print(line + f" final training loss {loss.mean():.4f}")
+        wd.write_json("summary.json", {"method": name, "loss_type": getattr(static, "loss_type", None),
+                                       "task": spec.task,
+                                       "eval_reward": spec.eval_reward,
+                                       "num_updates": static.num_updates, "runs": summary,
+                                       "task_metadata": meta,
+                                       "command": " ".join(["python", *sys.argv])})
+        if wd.primary and curves:
+            plot_learning_curves(curves, wd.file("learning_curve.png"), xlabel="updates",
+                                 ylabel=f"reward ({spec.eval_reward})",
+                                 title=f"{label}: reward of pi (mean +- std over seeds)")
+            plot_frontier(frontier, wd.file("frontier.png"),
+                          title=f"{label}: reward vs KL at each evaluation")
+    print(f"Wrote {wd.path}")
