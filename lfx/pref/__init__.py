@@ -12,6 +12,8 @@
 * `online`: RLOO, the KL-regularised policy-gradient baseline on the same prompts and reward.
 * `cpl`, `cpl_segments`: Contrastive Preference Learning on an lfx environment's segment
   preferences (labelled by an oracle SAC's advantages).
+* `reward_model`, `shift`: an explicit Bradley-Terry reward model (a value head on the LM), DPO's
+  implicit reward, and prompt/response-shifted pair sets of task (a) (Lin et al. 2024).
 * `main`: the training-script body every `lfx.pref` recipe shares (experiments/pref*.py).
 """
 
