@@ -236,19 +236,25 @@ def recipe_functions(recipe: Any, keys: jax.Array, hparams: Any, *args: Any,
     """
     none = (None,) * len(args)
 
-    def init_one(hp, k):
-        return recipe.init(k, hp, *args)
+    def init_one(hp, k, *a):
+        return recipe.init(k, hp, *a)
 
-    init_all = jax.jit(jax.vmap(jax.vmap(init_one, in_axes=(None, 0)), in_axes=(0, None)))
+    # `args` are jit ARGUMENTS, not constants folded into the program: a data set or a model's
+    # parameters would otherwise be constant-folded by XLA (slow compiles, huge programs).
+    init_all = jax.jit(jax.vmap(jax.vmap(init_one, in_axes=(None, 0, *none)),
+                                in_axes=(0, None, *none)))
 
     @functools.partial(jax.jit, static_argnums=1)
-    def run(state, n):
+    def run_all(state, n, hp, *a):
         chunk = functools.partial(recipe.run, num_updates=n)
         over_seeds = jax.vmap(chunk, in_axes=(0, None, *none))
-        return jax.vmap(over_seeds, in_axes=(0, 0, *none))(state, hparams, *args)
+        return jax.vmap(over_seeds, in_axes=(0, 0, *none))(state, hp, *a)
+
+    def run(state, n):
+        return run_all(state, n, hparams, *args)
 
     def init():
-        state = init_all(hparams, keys)
+        state = init_all(hparams, keys, *args)
         return shard(state) if shard is not None else state
 
     return init, run

@@ -194,9 +194,9 @@ def chunk_functions(recipe: TrainRecipe, key: jax.Array, hparams: HParams, train
                     data: dict):
     """`(init, run)` of ONE training run for `lfx.experiment.run_chunked`, jitted.
 
-    Unlike `lfx.experiment.recipe_functions` (which vmaps over settings x seeds and closes over its
-    arguments), the frozen model and the data are jit ARGUMENTS here: a 135M-parameter base model
-    is not folded into the program as a constant. Metrics come back `[n]` (no batch axes).
+    Unlike `lfx.experiment.recipe_functions` (which vmaps over settings x seeds), this is one
+    unbatched run; as there, the frozen model and the data are jit ARGUMENTS (a 135M-parameter
+    base model is not folded into the program as a constant). Metrics come back `[n]`.
     """
     init_j = jax.jit(recipe.init)
     run_j = jax.jit(recipe.run, static_argnames="num_updates")
