@@ -75,8 +75,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from lfx.experiment.checks import HALF_OPEN_UNIT, NON_NEGATIVE, OPEN_UNIT, POSITIVE, UNIT, check_ranges
 from lfx.offline import losses, td3_bc
-from lfx.offline.checks import HALF_OPEN_UNIT, NON_NEGATIVE, OPEN_UNIT, POSITIVE, UNIT, check_ranges
 from lfx.offline.networks import ConditionalVAE, CriticEnsemble, DeterministicActor, ValueNet
 from lfx.offline.td3_bc import adam, check_continuous, delayed, polyak, smoothed_target_action
 from lfx.offline.types import AgentConfig, Batch, Spec

@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from lfx.experiment.checks import POSITIVE, check_ranges
 from lfx.offline import losses
-from lfx.offline.checks import POSITIVE, check_ranges
 from lfx.offline.networks import MLP, DeterministicActor
 from lfx.offline.types import AgentConfig, Batch, Spec
 

@@ -60,8 +60,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from lfx.experiment.checks import NON_NEGATIVE, POSITIVE, check_ranges
 from lfx.offline import stochastic_tasks
-from lfx.offline.checks import NON_NEGATIVE, POSITIVE, check_ranges
 from lfx.offline.td3_bc import adam
 
 MI_MODES = ("code", "adversarial")

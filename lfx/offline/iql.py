@@ -39,8 +39,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from lfx.experiment.checks import HALF_OPEN_UNIT, NON_NEGATIVE, OPEN_UNIT, POSITIVE, UNIT, check_ranges
 from lfx.offline import losses
-from lfx.offline.checks import HALF_OPEN_UNIT, NON_NEGATIVE, OPEN_UNIT, POSITIVE, UNIT, check_ranges
 from lfx.offline.networks import CriticEnsemble, GaussianActor, ValueNet
 from lfx.offline.td3_bc import adam, check_continuous, polyak
 from lfx.offline.types import AgentConfig, Batch, Spec

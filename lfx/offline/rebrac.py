@@ -44,8 +44,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from lfx.experiment.checks import HALF_OPEN_UNIT, NON_NEGATIVE, POSITIVE, UNIT, check_ranges
 from lfx.offline import losses
-from lfx.offline.checks import HALF_OPEN_UNIT, NON_NEGATIVE, POSITIVE, UNIT, check_ranges
 from lfx.offline.networks import CriticEnsemble, DeterministicActor
 from lfx.offline.td3_bc import (
     AgentState,

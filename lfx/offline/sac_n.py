@@ -60,7 +60,7 @@ import numpy as np
 import optax
 from flax import struct
 
-from lfx.offline import checks, ensemble_losses
+from lfx.experiment import checks, ensemble_losses
 from lfx.offline.networks import MLP, CriticEnsemble
 from lfx.offline.types import AgentConfig, Batch, Spec
 from lfx.rl import sac

@@ -38,8 +38,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from lfx.experiment.checks import HALF_OPEN_UNIT, NON_NEGATIVE, POSITIVE, UNIT, check_ranges
 from lfx.offline import losses
-from lfx.offline.checks import HALF_OPEN_UNIT, NON_NEGATIVE, POSITIVE, UNIT, check_ranges
 from lfx.offline.networks import CriticEnsemble, DeterministicActor
 from lfx.offline.types import AgentConfig, Batch, Spec
 

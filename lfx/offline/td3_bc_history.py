@@ -35,8 +35,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from lfx.experiment.checks import HALF_OPEN_UNIT, NON_NEGATIVE, POSITIVE, UNIT, check_ranges
 from lfx.offline import losses, td3_bc
-from lfx.offline.checks import HALF_OPEN_UNIT, NON_NEGATIVE, POSITIVE, UNIT, check_ranges
 from lfx.offline.histories import ENCODERS, HistoryEncoder, bisimulation_loss
 from lfx.offline.networks import CriticEnsemble, DeterministicActor
 from lfx.offline.td3_bc import ACTOR_METRICS, AgentState, smoothed_target_action

@@ -60,7 +60,7 @@ import optax
 from flax import struct
 
 from lfx import envs
-from lfx.offline.checks import HALF_OPEN_UNIT, NON_NEGATIVE, POSITIVE, check_ranges
+from lfx.experiment.checks import HALF_OPEN_UNIT, NON_NEGATIVE, POSITIVE, check_ranges
 from lfx.offline.networks import DeterministicActor
 from lfx.offline.recipe import env_spec
 from lfx.offline.types import Spec

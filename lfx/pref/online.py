@@ -35,10 +35,10 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from lfx.experiment.checks import NON_NEGATIVE, POSITIVE, check_ranges
 from lfx.lm.config import LlamaConfig
 from lfx.lm.lora import lora_init
 from lfx.lm.train import TARGET, make_optimizer
-from lfx.offline.checks import NON_NEGATIVE, POSITIVE, check_ranges
 from lfx.pref import lexicon
 from lfx.pref import recipe as pref_recipe
 from lfx.pref.data import PreferenceData

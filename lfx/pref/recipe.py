@@ -47,11 +47,11 @@ import numpy as np
 import optax
 from flax import struct
 
+from lfx.experiment.checks import NON_NEGATIVE, OPEN_UNIT, POSITIVE, check_ranges
 from lfx.lm.config import LlamaConfig
 from lfx.lm.llama import output_logits
 from lfx.lm.lora import LORA_TARGETS, lora_apply, lora_init
 from lfx.lm.train import TARGET, make_optimizer, target_hidden, target_logits
-from lfx.offline.checks import NON_NEGATIVE, OPEN_UNIT, POSITIVE, check_ranges
 from lfx.pref import lexicon, losses
 from lfx.pref.data import PreferenceData
 from lfx.pref.objectives import OBJECTIVES, PairBatch

@@ -35,10 +35,10 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from lfx.experiment.checks import NON_NEGATIVE, POSITIVE, check_ranges
 from lfx.lm.config import LlamaConfig
 from lfx.lm.llama import forward_hidden, rms_norm
 from lfx.lm.train import PAD, make_optimizer
-from lfx.offline.checks import NON_NEGATIVE, POSITIVE, check_ranges
 from lfx.pref.data import PreferenceData
 from lfx.pref.sequence import response_logps
 from lfx.rl import loop

@@ -1,4 +1,4 @@
-"""Range checks of an algorithm's traced `HParams`, skipped for tracers (shared by lfx.offline's algorithms)."""
+"""Range checks of a recipe's traced `HParams`, skipped for tracers (shared by every lfx family)."""
 
 from __future__ import annotations
 
