@@ -53,7 +53,8 @@ import numpy as np
 import optax
 from flax import struct
 
-from lfx.experiment import checks, ensemble_losses, sac_n
+from lfx.experiment import checks
+from lfx.offline import ensemble_losses, sac_n
 from lfx.offline.types import AgentConfig, Batch, Spec
 from lfx.rl import sac
 from lfx.rl.q_networks import QNetwork

@@ -60,7 +60,8 @@ import numpy as np
 import optax
 from flax import struct
 
-from lfx.experiment import checks, ensemble_losses
+from lfx.experiment import checks
+from lfx.offline import ensemble_losses
 from lfx.offline.networks import MLP, CriticEnsemble
 from lfx.offline.types import AgentConfig, Batch, Spec
 from lfx.rl import sac
