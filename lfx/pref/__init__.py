@@ -5,7 +5,8 @@
 * `sequence`: sequence log-probabilities of responses (`sequence_logps`, `response_logps`).
 * `lexicon`: task (a), controlled generation with an exact lexicon reward on a synthetic language,
   a tiny Llama pre-trained on it as the reference, Bradley-Terry preference pairs.
-* `objectives`: what the recipe trains with (the DPO family, SimPO, ORPO), `(init, loss)` pairs.
+* `objectives`: what the recipe trains with (the DPO family, SimPO, ORPO, SparsePO, A-LoL and its
+  reward-weighted relatives), `(init, loss)` pairs; `sparsepo`, `alol` hold the last two.
 * `recipe`: `make_train(PrefConfig) -> train(key, hparams, reference, data)`, one jitted run,
   vmappable over seeds and hyperparameters, with in-jit evaluation (true reward, KL, win rate,
   entropy).

@@ -29,6 +29,8 @@ class PreferenceData:
       prompt + response rows (`lfx.lm.encode_prompt_target` / `lexicon.rows` layout).
     eval_prompts: int32 [E, P] prompts of the evaluation (every row P tokens, no padding).
     reward_weights: float32 [V], the exact reward r(y) = mean_t w[y_t] (`lexicon.reward`).
+    chosen_reward, rejected_reward: float32 [N], the labelling reward R(x, y) of each response
+      (A-LoL's offline rewards, `lfx.pref.alol`); None where the data carry none.
     """
 
     chosen_tokens: jax.Array
@@ -37,6 +39,8 @@ class PreferenceData:
     rejected_roles: jax.Array
     eval_prompts: jax.Array
     reward_weights: jax.Array
+    chosen_reward: jax.Array | None = None
+    rejected_reward: jax.Array | None = None
 
     @property
     def num_pairs(self) -> int:

@@ -315,5 +315,7 @@ def load_task(path: str, *, reward_name: str = "lexicon"
         chosen_tokens=jnp.asarray(chosen_tokens), chosen_roles=jnp.asarray(chosen_roles),
         rejected_tokens=jnp.asarray(rejected_tokens), rejected_roles=jnp.asarray(rejected_roles),
         eval_prompts=jnp.asarray(arrays["eval_prompts"]),
-        reward_weights=jnp.asarray(reward_weights(reward_name, meta["config"]["seed"])))
+        reward_weights=jnp.asarray(reward_weights(reward_name, meta["config"]["seed"])),
+        chosen_reward=jnp.asarray(arrays["chosen_reward"], jnp.float32),
+        rejected_reward=jnp.asarray(arrays["rejected_reward"], jnp.float32))
     return params, model, data, meta

@@ -7,8 +7,9 @@
 `batch` is a `PairBatch`: the policy's `SequenceLogps` of the chosen and rejected responses, the
 frozen reference's per-token log-probs of both (precomputed by the recipe), the response masks and,
 for objectives with `needs_reference_hidden`, the reference's final hidden states at the response
-positions (SparsePO's masks read them). The recipe differentiates the loss with respect to the
-policy and `extra` together. Shapes: B pairs, K response columns, D model width.
+positions and the per-position KL(pi_ref || pi) (SparsePO's masks and KL term read them). The
+recipe differentiates the loss with respect to the policy and `extra` together. Shapes: B pairs,
+K response columns, D model width.
 
   objective  loss                                                   source
   dpo        `losses.preference_loss` with config.loss_type and     Rafailov et al. 2023 and the
@@ -18,6 +19,12 @@ policy and `extra` together. Shapes: B pairs, K response columns, D model width.
              cpo_alpha; SimPO proper: 0)
   orpo       `losses.orpo_loss`: NLL(chosen) - beta log sigma(log    Hong et al. 2024,
              odds ratio), no reference (TRL's ORPOTrainer)           arXiv:2403.07691
+  sparsepo   `sparsepo.sparsepo_loss`: TDPO1 with learned token      Christopoulou et al. 2024,
+             masks on the reference's hidden states (one shared /   arXiv:2410.05102
+             "_independent": two masks)
+  alol, ...  `alol.alol_loss`: advantage-weighted, clipped-        Baheti et al. 2023,
+             importance-weighted NLL of both responses, A = R -    arXiv:2305.14718
+             mean pair reward (needs PreferenceData rewards)
 
 NLL(chosen) is TRL's: the token-averaged cross-entropy of the chosen responses over the batch.
 """
@@ -45,6 +52,10 @@ class PairBatch(NamedTuple):
     rejected_mask: jax.Array
     ref_chosen_hidden: jax.Array | None  # [B, K, D] when the objective needs_reference_hidden
     ref_rejected_hidden: jax.Array | None
+    chosen_token_kl: jax.Array | None = None  # [B, K] KL(pi_ref || pi) per response position
+    rejected_token_kl: jax.Array | None = None  # (`sequence.token_kl`), with the hidden states
+    chosen_reward: jax.Array | None = None  # [B] R(x, y) of the responses (A-LoL), when the
+    rejected_reward: jax.Array | None = None  # data carry rewards
 
 
 class Objective(NamedTuple):
@@ -52,6 +63,7 @@ class Objective(NamedTuple):
     loss: Callable[..., tuple[jax.Array, dict]]  # (params, PairBatch, hparams, config)
     needs_reference_hidden: bool = False
     uses_reference: bool = True
+    needs_rewards: bool = False  # trains on PreferenceData.chosen_reward / rejected_reward
 
 
 def no_params(key, config, reference) -> dict:
@@ -110,8 +122,13 @@ def orpo(params, batch: PairBatch, hparams, config) -> tuple[jax.Array, dict]:
     return loss, metrics
 
 
+from lfx.pref import alol, sparsepo  # noqa: E402  (after Objective and PairBatch: they use them)
+
 OBJECTIVES: dict[str, Objective] = {
     "dpo": Objective(no_params, dpo_loss),
     "simpo": Objective(no_params, simpo, uses_reference=False),
     "orpo": Objective(no_params, orpo, uses_reference=False),
+    "sparsepo": sparsepo.SPARSEPO,
+    "sparsepo_independent": sparsepo.SPARSEPO_INDEPENDENT,
+    **alol.ALOL_OBJECTIVES,  # alol, alol_ref_free, alol_seq, alol_kl, rlol, wbc, rgold
 }

@@ -55,7 +55,7 @@ from lfx.lm.train import TARGET, make_optimizer, target_hidden, target_logits
 from lfx.pref import lexicon, losses
 from lfx.pref.data import PreferenceData
 from lfx.pref.objectives import OBJECTIVES, PairBatch
-from lfx.pref.sequence import SequenceLogps, response_logps, sequence_logps
+from lfx.pref.sequence import SequenceLogps, response_logps, sequence_logps, token_kl
 from lfx.rl import loop
 
 SMOOTHING = ("in [0, 0.5)", lambda v: (v >= 0) & (v < 0.5))
@@ -138,7 +138,10 @@ class HParams:
     the label-noise rate eps (cDPO / robust / exo / aot); 0 for the other loss types. alpha: the
     alpha-divergence's alpha. discopop_tau: DiscoPOP's temperature. (See `losses.preference_loss`.)
     gamma_beta_ratio: SimPO's target margin over beta. nll_weight: SimPO's weight of the chosen NLL
-    (TRL CPOTrainer's cpo_alpha; 0 is SimPO proper).
+    (TRL CPOTrainer's cpo_alpha; 0 is SimPO proper). sparsepo_l1_u, sparsepo_l1_d: SparsePO's L1
+    weights on its reward and KL masks (the authors' HH runs: 0.001). alol_clip: A-LoL's eps,
+    importance weights clamped to [1 - eps, 1 + eps] (the authors' ppo_clip 0.9); alol_kl_beta:
+    A-LoL KL's beta (the authors' 0.2).
     """
 
     lr: float = 1e-3
@@ -148,12 +151,18 @@ class HParams:
     discopop_tau: float = 0.05
     gamma_beta_ratio: float = 0.5
     nll_weight: float = 0.0
+    sparsepo_l1_u: float = 0.0
+    sparsepo_l1_d: float = 0.0
+    alol_clip: float = 0.9
+    alol_kl_beta: float = 0.2
 
     def validate(self) -> None:
         """Raises ValueError for a concrete value out of range (skipped when traced)."""
         check_ranges(self, {"lr": POSITIVE, "beta": POSITIVE, "label_smoothing": SMOOTHING,
                             "alpha": OPEN_UNIT, "discopop_tau": POSITIVE,
-                            "gamma_beta_ratio": NON_NEGATIVE, "nll_weight": NON_NEGATIVE})
+                            "gamma_beta_ratio": NON_NEGATIVE, "nll_weight": NON_NEGATIVE,
+                            "sparsepo_l1_u": NON_NEGATIVE, "sparsepo_l1_d": NON_NEGATIVE,
+                            "alol_clip": NON_NEGATIVE, "alol_kl_beta": NON_NEGATIVE})
 
 
 @struct.dataclass
@@ -194,6 +203,10 @@ def check_data(config: PrefConfig, data: PreferenceData) -> None:
     if tuple(data.reward_weights.shape) != (config.model.vocab_size,):
         raise ValueError(f"reward_weights must be [{config.model.vocab_size}], got "
                          f"{tuple(data.reward_weights.shape)}.")
+    if OBJECTIVES[config.objective].needs_rewards and (
+            data.chosen_reward is None or data.rejected_reward is None):
+        raise ValueError(f"objective {config.objective!r} trains on rewards: PreferenceData needs "
+                         f"chosen_reward and rejected_reward [N].")
     if data.eval_prompts.ndim != 2:
         raise ValueError(f"eval_prompts must be [E, P], got {tuple(data.eval_prompts.shape)}.")
     for name in ("chosen_roles", "rejected_roles"):
@@ -262,17 +275,22 @@ def loss_fn(trainable: dict, hparams: HParams, reference: dict, batch: dict, *,
     policy = merged_policy(trainable, reference, config)
     h, targets, mask = target_hidden(policy, config.model, tokens, roles,
                                      num_target=config.response_len)
-    lp = sequence_logps(output_logits(policy, config.model, h), targets, mask)
+    logits = output_logits(policy, config.model, h)
+    lp = sequence_logps(logits, targets, mask)
     half = lambda x, i: jax.tree.map(lambda a: a[i * B:(i + 1) * B], x)  # noqa: E731
-    hidden = (None, None)
-    if objective.needs_reference_hidden:
+    hidden, kl = (None, None), (None, None)
+    if objective.needs_reference_hidden:  # the reference's forward on the batch
         h_ref, _, _ = target_hidden(reference, config.model, tokens, roles,
                                     num_target=config.response_len)
         hidden = (h_ref[:B], h_ref[B:])
+        per_token = token_kl(logits, output_logits(reference, config.model, h_ref), mask)
+        kl = (per_token[:B], per_token[B:])
     pairs = PairBatch(policy_chosen=half(lp, 0), policy_rejected=half(lp, 1),
                       ref_chosen_token=batch["ref_chosen"], ref_rejected_token=batch["ref_rejected"],
                       chosen_mask=mask[:B], rejected_mask=mask[B:], ref_chosen_hidden=hidden[0],
-                      ref_rejected_hidden=hidden[1])
+                      ref_rejected_hidden=hidden[1], chosen_token_kl=kl[0],
+                      rejected_token_kl=kl[1], chosen_reward=batch.get("chosen_reward"),
+                      rejected_reward=batch.get("rejected_reward"))
     return objective.loss(trainable["objective"], pairs, hparams, config)
 
 
@@ -285,6 +303,9 @@ def update_step(state: PrefState, hparams: HParams, reference: dict, data: Prefe
              "rejected_tokens": data.rejected_tokens[idx],
              "rejected_roles": data.rejected_roles[idx],
              "ref_chosen": state.ref_chosen[idx], "ref_rejected": state.ref_rejected[idx]}
+    if data.chosen_reward is not None:
+        batch["chosen_reward"] = data.chosen_reward[idx]
+        batch["rejected_reward"] = data.rejected_reward[idx]
     grads, metrics = jax.grad(functools.partial(loss_fn, config=config), has_aux=True)(
         state.trainable, hparams, jax.lax.stop_gradient(reference), batch)
     opt = make_optimizer(hparams.lr, config.clip)  # lr is read from opt_state

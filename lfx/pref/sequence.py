@@ -66,3 +66,12 @@ def response_logps(params: dict, config: LlamaConfig, tokens: jax.Array, roles: 
     """
     logits, targets, m = target_logits(params, config, tokens, roles, num_target=num_target)
     return sequence_logps(logits, targets, m)
+
+
+def token_kl(policy_logits: jax.Array, reference_logits: jax.Array, mask: jax.Array) -> jax.Array:
+    """TDPO's per-position KL(pi_ref || pi) = sum_v p_ref(v) (log p_ref(v) - log p(v)), times mask:
+    logits float [B, K, V] (predicting the response tokens), mask [B, K] -> float32 [B, K] (>= 0).
+    The reference side carries no gradient."""
+    lp = jax.nn.log_softmax(policy_logits.astype(jnp.float32), -1)
+    lr = jax.lax.stop_gradient(jax.nn.log_softmax(reference_logits.astype(jnp.float32), -1))
+    return jnp.sum(jnp.exp(lr) * (lr - lp), -1) * mask.astype(jnp.float32)

@@ -105,3 +105,16 @@ def test_first_update_loss_is_the_objective_on_the_drawn_batch(task, objective):
         nll = -np.sum(c.sum) / np.sum(c.count)
         expect = np.mean(losses.orpo_loss(c.mean, r.mean, nll, beta=2.0)[0])
     np.testing.assert_allclose(m["train/loss"][0], expect, rtol=2e-5)
+
+
+def test_reward_objectives_refuse_data_without_rewards_and_alol_learns(task):
+    """A-LoL trains on the responses' rewards: data without them are refused before compiling;
+    with them, 40 updates raise the reward above the reference's (measured 0.178 against the
+    reference's -0.003; asserted > ref + 0.08)."""
+    params, model, data, _ = task
+    cfg = _config(model, objective="alol", num_updates=40, eval_every=40)
+    with pytest.raises(ValueError, match="trains on rewards"):
+        rc.check_data(cfg, data.replace(chosen_reward=None, rejected_reward=None))
+    recipe = rc.make_train(cfg)
+    _, m = jax.jit(recipe.train)(jax.random.key(0), rc.HParams(lr=3e-3), params, data)
+    assert float(m["eval/reward"][-1]) > float(m["eval/reference_reward"][-1]) + 0.08
