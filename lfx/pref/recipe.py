@@ -203,7 +203,8 @@ def check_data(config: PrefConfig, data: PreferenceData) -> None:
     if tuple(data.reward_weights.shape) != (config.model.vocab_size,):
         raise ValueError(f"reward_weights must be [{config.model.vocab_size}], got "
                          f"{tuple(data.reward_weights.shape)}.")
-    if OBJECTIVES[config.objective].needs_rewards and (
+    objective = OBJECTIVES.get(getattr(config, "objective", ""))  # None for RLOO's config
+    if objective is not None and objective.needs_rewards and (
             data.chosen_reward is None or data.rejected_reward is None):
         raise ValueError(f"objective {config.objective!r} trains on rewards: PreferenceData needs "
                          f"chosen_reward and rejected_reward [N].")
