@@ -5,7 +5,7 @@
     python experiments/pref_report.py runs/pref/fdpo_* --x=eval/reward --y=eval/entropy \\
         --out=runs/pref/fdpo_diversity.png                    # f-DPO's alignment-diversity trade
 
-For every run folder (experiments/pref.py or pref_online.py) and every setting: each evaluation's
+For every run folder (experiments/pref.py or rlhf.py) and every setting: each evaluation's
 (x, y) of each seed is a point on the plot (default (KL, reward): the DPO paper's Fig. 2 axes);
 the table lists the final evaluation's mean +- std over seeds of reward, KL, win rate and entropy.
 """

@@ -10,7 +10,9 @@
 * `recipe`: `make_train(PrefConfig) -> train(key, hparams, reference, data)`, one jitted run,
   vmappable over seeds and hyperparameters, with in-jit evaluation (true reward, KL, win rate,
   entropy).
-* `online`: RLOO, the KL-regularised policy-gradient baseline on the same prompts and reward.
+* `prompts`, `advantages`, `rlhf`: online RL on the language model (PPO with a value head, GRPO,
+  RLOO, RTO's token rewards), rollout -> reward -> update in one jitted step, on prompt sets with a
+  reward of arrays (task (a)'s lexicon, the arithmetic verifier, the code sandbox).
 * `cpl`, `cpl_segments`: Contrastive Preference Learning on an lfx environment's segment
   preferences (labelled by an oracle SAC's advantages).
 * `reward_model`, `shift`: an explicit Bradley-Terry reward model (a value head on the LM), DPO's
@@ -18,6 +20,7 @@
 * `main`: the training-script body every `lfx.pref` recipe shares (experiments/pref*.py).
 """
 
+from lfx.pref.advantages import group_relative_advantages, leave_one_out_advantages
 from lfx.pref.cpl import CPLConfig, cpl_loss
 from lfx.pref.data import PreferenceData, TaskSpec
 from lfx.pref.losses import (
@@ -32,14 +35,16 @@ from lfx.pref.losses import (
     simpo_loss,
 )
 from lfx.pref.objectives import OBJECTIVES, PairBatch
-from lfx.pref.online import OnlineConfig, leave_one_out_advantages
+from lfx.pref.prompts import PromptData, PromptSet
 from lfx.pref.recipe import HParams, PrefConfig, make_train
+from lfx.pref.rlhf import RLHFConfig
 from lfx.pref.sequence import SequenceLogps, response_logps, sequence_logps
 
 __all__ = [
-    "F_DIVERGENCES", "LOSS_TYPES", "OBJECTIVES", "CPLConfig", "HParams", "OnlineConfig",
-    "PairBatch", "PrefConfig", "PreferenceData", "SequenceLogps", "TaskSpec", "check_loss_args",
-    "cpl_loss", "f_divergence_scores", "leave_one_out_advantages", "make_train", "orpo_loss",
-    "preference_loss", "preference_loss_and_metrics", "preference_metrics", "response_logps",
-    "sequence_logps", "simpo_loss",
+    "F_DIVERGENCES", "LOSS_TYPES", "OBJECTIVES", "CPLConfig", "HParams", "PairBatch", "PrefConfig",
+    "PreferenceData", "PromptData", "PromptSet", "RLHFConfig", "SequenceLogps", "TaskSpec",
+    "check_loss_args", "cpl_loss", "f_divergence_scores", "group_relative_advantages",
+    "leave_one_out_advantages", "make_train", "orpo_loss", "preference_loss",
+    "preference_loss_and_metrics", "preference_metrics", "response_logps", "sequence_logps",
+    "simpo_loss",
 ]

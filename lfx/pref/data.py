@@ -15,10 +15,13 @@ class TaskSpec:
     task: folder of a generated task (`experiments/pref_task.py --workdir=<task>`).
     eval_reward: the reward evaluation scores with (`lexicon.REWARDS`; the pairs are always
       labelled by "lexicon", so another name is a held-out reward).
+    token_model: "" or RTO's DPO-trained policy for `lfx.pref.rlhf` (a `policy_<setting>.npz`
+      written by `experiments/pref.py --save_policy`).
     """
 
     task: str = "datasets/pref/lexicon"
     eval_reward: str = "lexicon"
+    token_model: str = ""
 
 
 @struct.dataclass

@@ -42,6 +42,7 @@ from lfx.lm.llama import init_params
 from lfx.lm.train import PROMPT, TARGET, train_lm
 from lfx.lm.word_tokenizer import WordTokenizer
 from lfx.pref.data import PreferenceData
+from lfx.pref.prompts import PromptData, PromptSet, register_reward
 
 TOPICS = ("film", "book", "meal", "hotel", "game", "song", "trip", "class")
 NEUTRAL = ("the", "a", "was", "is", "and", "but", "it", "very", "quite", "so", "we", "they",
@@ -184,6 +185,32 @@ def response_fsm(vocab_size: int) -> TokenFSM:
     allowed[0, :3] = -1
     return TokenFSM(transitions=jnp.asarray(allowed), start=jnp.int32(0),
                         final=jnp.zeros((1,), bool))
+
+
+def prompt_data(data: PreferenceData, response_len: int) -> PromptData:
+    """The task's prompts for online RL (`lfx.pref.rlhf`, reward "lexicon"): the pairs' prompts
+    (the first T - response_len columns of the chosen rows) for training, the evaluation prompts,
+    and the reward's weights."""
+    train = data.chosen_tokens[:, : data.chosen_tokens.shape[1] - response_len]
+    full = lambda a: jnp.full((a.shape[0],), a.shape[1], jnp.int32)  # noqa: E731
+    return PromptData(train=PromptSet(train, full(train)),
+                      eval=PromptSet(data.eval_prompts, full(data.eval_prompts)),
+                      reward_params=data.reward_weights)
+
+
+def _prompt_reward(weights, targets, responses, lengths):
+    del targets, lengths  # fixed-length responses (`response_fsm`)
+    return reward(weights, responses)
+
+
+def load_prompt_task(path: str, eval_reward: str = "lexicon"
+                     ) -> tuple[dict, LlamaConfig, PromptData, dict]:
+    """`load_task` with the pairs turned into `prompt_data` (the reward registry's loader)."""
+    params, model, data, meta = load_task(path, reward_name=eval_reward)
+    return params, model, prompt_data(data, meta["config"]["response_len"]), meta
+
+
+register_reward("lexicon", _prompt_reward, fsm=response_fsm, load=load_prompt_task)
 
 
 def sample_responses(params: dict, config: LlamaConfig, prompts: jax.Array, key: jax.Array, *,

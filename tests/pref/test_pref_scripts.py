@@ -1,4 +1,4 @@
-"""experiments/pref_task.py + pref.py + pref_online.py end to end at test size: the task is
+"""experiments/pref_task.py + pref.py + rlhf.py end to end at test size: the task is
 deterministic, killed + --resume == uninterrupted, a rerun is refused, bad input is refused."""
 
 import hashlib
@@ -44,11 +44,12 @@ def test_task_then_dpo_and_rloo_resume_exactly_and_never_overwrite(tmp_path):
     p = _run(tmp_path, "pref.py", *dpo, "--workdir=whole", check=False)
     assert p.returncode != 0 and "--resume" in p.stderr
     assert _digest(tmp_path / "whole" / "summary.json") == before
-    rloo = ["--config=" + os.path.join(ROOT, "experiments/configs/pref_online.py:rloo_tiny"),
+    rloo = ["--config=" + os.path.join(ROOT, "experiments/configs/rlhf.py:rloo_tiny"),
             "--config.task=task", "--sweep=kl_coef=0.01,0.1"]
-    _run(tmp_path, "pref_online.py", *rloo, "--workdir=rloo")
+    _run(tmp_path, "rlhf.py", *rloo, "--workdir=rloo")
     runs = json.loads((tmp_path / "rloo" / "summary.json").read_text())["runs"]
     assert [r["label"] for r in runs] == ["kl_coef=0.01", "kl_coef=0.1"]
+    assert "final_greedy_reward" in runs[0]
     assert (tmp_path / "rloo" / "frontier.png").exists()
 
 

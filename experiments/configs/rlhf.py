@@ -1,0 +1,43 @@
+"""Configs for experiments/rlhf.py: `--config=experiments/configs/rlhf.py:<variant>`.
+
+Derived from `lfx.pref.rlhf.RLHFConfig`, `lfx.pref.data.TaskSpec` and `lfx.experiment.RunConfig` at
+the top level and the traced `HParams` under `hparams`.
+
+Variants (task (a), experiments/pref_task.py; 300 updates of 16 prompts x 4 samples = 64
+responses per update, full fine-tuning, lr 1e-3, an evaluation every 50 updates, 5 seeds):
+  grpo       GRPO, KL in the loss (kl_coef = beta 0.05).
+  rloo       RLOO, KL in the reward (TRL's RLOOTrainer), one gradient step per batch.
+  ppo        PPO with a value head, GAE(1, 0.95), 2 epochs x 2 minibatches per batch.
+  rto        PPO with RTO's token rewards: pass the DPO policy, --config.token_model=<a
+             policy_0.npz of experiments/pref.py --save_policy>.
+  *_tiny     test size on datasets/pref/lexicon_tiny.
+"""
+
+import dataclasses
+
+from lfx.experiment import RunConfig, to_configdict
+from lfx.experiment.config import variant_config
+from lfx.pref.data import TaskSpec
+from lfx.pref.rlhf import HParams, RLHFConfig
+
+BASE = RLHFConfig(num_updates=300, prompts_per_update=16, samples_per_prompt=4, eval_every=50)
+CONFIGS = {"grpo": BASE, "rloo": dataclasses.replace(BASE, estimator="rloo"),
+           "ppo": dataclasses.replace(BASE, estimator="ppo", ppo_epochs=2, num_minibatches=2)}
+CONFIGS["rto"] = dataclasses.replace(CONFIGS["ppo"], token_reward="rto")
+RUN = RunConfig(num_seeds=5, chunk_size=50, checkpoint_every=100)
+TINY_RUN = RunConfig(num_seeds=2, chunk_size=10, checkpoint_every=10)
+
+
+def _tiny(config):
+    return dataclasses.replace(config, num_updates=20, prompts_per_update=4, eval_every=10)
+
+
+VARIANTS = {name: (lambda c=c: to_configdict(c, TaskSpec(), RUN, hparams=HParams()))
+            for name, c in CONFIGS.items()}
+VARIANTS.update({f"{name}_tiny": (lambda c=c: to_configdict(
+    _tiny(c), TaskSpec(task="datasets/pref/lexicon_tiny"), TINY_RUN, hparams=HParams()))
+    for name, c in CONFIGS.items()})
+
+
+def get_config(variant: str = "grpo"):
+    return variant_config(VARIANTS, variant, "rlhf")

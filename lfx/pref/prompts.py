@@ -1,0 +1,126 @@
+"""Prompt sets with a reward: what the online RLHF recipe (`lfx.pref.rlhf`) samples from and scores.
+
+A task for online RL on a language model is a set of prompts and a reward computed from the
+sampled response. Both are arrays, so the rollout -> reward -> update step is one jitted function:
+
+    PromptSet     prompts int32 [N, P] (LEFT-padded with the tokenizer's pad id), lengths int32 [N],
+                  targets: a pytree of [N, ...] arrays the reward compares against (a verifier's
+                  answers; {} when the reward needs none)
+    PromptData    train and eval PromptSets and `reward_params`, a pytree every row shares (the
+                  lexicon reward's per-token weights [V]; {} for a verifier)
+
+and a reward function, named in `REWARDS` by the recipe's static config,
+
+    reward(reward_params, targets [B, ...], responses int32 [B, K], lengths int32 [B]) -> float32 [B]
+
+where responses[b, :lengths[b]] are the generated tokens (eos excluded, padding after) and targets
+are the rows of the scored prompts. Tasks register theirs with `register_reward`, optionally with a
+token-level automaton that constrains sampling (the lexicon task's `response_fsm`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from lfx.lm.generate import TokenFSM
+
+
+@struct.dataclass
+class PromptSet:
+    """Prompts and what their reward compares against (see the module doc for shapes)."""
+
+    prompts: jax.Array
+    lengths: jax.Array
+    targets: Any = struct.field(default_factory=dict)
+
+    @property
+    def num_prompts(self) -> int:
+        return self.prompts.shape[0]
+
+    def rows(self, idx: jax.Array) -> PromptSet:
+        """The prompts (and targets) at `idx` [B]."""
+        return jax.tree.map(lambda a: a[idx], self)
+
+
+@struct.dataclass
+class PromptData:
+    """Training and evaluation prompts, the reward's shared parameters and, for RTO's token
+    rewards, the parameters of the DPO policy that defines them."""
+
+    train: PromptSet
+    eval: PromptSet
+    reward_params: Any = struct.field(default_factory=dict)
+    token_model: Any = None  # RTO's DPO-trained policy (`lfx.pref.rlhf`); None otherwise
+
+
+@dataclasses.dataclass(frozen=True)
+class Reward:
+    """A task's reward (`fn`, the module doc's signature) and its optional sampling constraint.
+
+    fsm: None, or `vocab_size -> TokenFSM` (a token automaton every sampled response obeys).
+    load: `(task folder, eval_reward name) -> (reference params, LlamaConfig, PromptData,
+      metadata)`, the generated task this reward scores (what experiments/rlhf.py loads).
+    """
+
+    fn: Callable[..., jax.Array]
+    fsm: Callable[[int], TokenFSM] | None = None
+    load: Callable[..., tuple] | None = None
+
+
+REWARDS: dict[str, Reward] = {}
+
+
+def register_reward(name: str, fn: Callable[..., jax.Array], *,
+                    fsm: Callable[[int], TokenFSM] | None = None,
+                    load: Callable[..., tuple] | None = None) -> None:
+    """Makes `name` a reward the recipe's config can name (a task module calls this on import)."""
+    REWARDS[name] = Reward(fn, fsm, load)
+
+
+def get_reward(name: str) -> Reward:
+    """The registered reward `name`; ValueError listing the known names otherwise."""
+    _import_tasks()
+    if name not in REWARDS:
+        raise ValueError(f"Unknown reward {name!r}; known rewards: {', '.join(sorted(REWARDS))}.")
+    return REWARDS[name]
+
+
+def _import_tasks() -> None:
+    """Imports the task modules that register rewards (kept lazy: tasks import this module)."""
+    import importlib
+
+    for module in TASK_MODULES:
+        importlib.import_module(module)
+
+
+TASK_MODULES = ["lfx.pref.lexicon", "lfx.pref.code_task"]
+
+
+def check_prompt_data(data: PromptData, *, response_len: int, max_seq_len: int,
+                      name: str = "PromptData") -> None:
+    """Refuses (ValueError) prompt sets whose shapes cannot run, before anything compiles."""
+    for split in ("train", "eval"):
+        s = getattr(data, split)
+        if s.prompts.ndim != 2 or tuple(s.lengths.shape) != s.prompts.shape[:1]:
+            raise ValueError(f"{name}.{split}: prompts must be [N, P] and lengths [N]; got "
+                             f"{tuple(s.prompts.shape)} and {tuple(s.lengths.shape)}.")
+        for path, leaf in jax.tree_util.tree_leaves_with_path(s.targets):
+            if leaf.shape[:1] != s.prompts.shape[:1]:
+                raise ValueError(f"{name}.{split}.targets{jax.tree_util.keystr(path)} must have "
+                                 f"{s.prompts.shape[0]} rows (one per prompt), got "
+                                 f"{tuple(leaf.shape)}.")
+        if not isinstance(s.lengths, jax.core.Tracer) and int(jnp.min(s.lengths)) < 1:
+            raise ValueError(f"{name}.{split}: every prompt needs >= 1 token.")
+    from lfx.lm.generate import PROMPT_BUCKET, _bucket
+
+    P = max(data.train.prompts.shape[1], data.eval.prompts.shape[1])
+    if _bucket(P, PROMPT_BUCKET) + response_len > max_seq_len:
+        raise ValueError(f"Prompts of {P} tokens (bucketed to {_bucket(P, PROMPT_BUCKET)}) + "
+                         f"response_len={response_len} exceed the model's max_seq_len="
+                         f"{max_seq_len}; shorten the responses.")

@@ -1,0 +1,491 @@
+"""Online RL for a language model: rollout -> reward -> advantages -> PPO/GRPO/RLOO update, one jit.
+
+Each update samples G responses to each of M prompts from the policy inside the jitted step (the
+KV-cache decoder `lfx.lm.generate`, temperature `config.temperature`, stopping at eos), scores them
+with the task's reward (`lfx.pref.prompts.REWARDS[config.reward]`: a verifier or an exact reward),
+computes advantages and takes `ppo_epochs x num_minibatches` Adam steps on the clipped surrogate
+
+    ratio_t = pi(y_t | x, y_<t) / pi_old(y_t | x, y_<t)
+    l_t     = max(-A_t ratio_t, -A_t clip(ratio_t, 1 - eps, 1 + eps))
+
+with the estimator `config.estimator`:
+
+    "ppo"   (Ouyang et al. 2022; TRL `PPOTrainer`) token rewards r_t = -c (log pi_old_t - log pi_ref_t)
+            + s [last token] (+ RTO's token rewards, below), GAE(gamma, lambda) with a value head
+            V_t = w . RMSNorm(h_t) + b on the policy's final hidden state (TRL < 0.12's
+            AutoModelForCausalLMWithValueHead), advantages whitened over the batch, loss
+            token_mean(l) + vf_coef 0.5 token_mean(max((V - R)^2, (V_clipped - R)^2)).
+    "grpo"  (Shao et al. 2024, DeepSeekMath, arXiv:2402.03300; TRL `GRPOTrainer`) A_i = (s_i -
+            mean_G s) / (std_G s + 1e-4) for every token of response i; the KL is in the loss,
+            l_t + c k3_t with k3 = exp(log pi_ref - log pi) - (log pi_ref - log pi) - 1, averaged per
+            sequence then over the batch ("sequence_mean").
+    "rloo"  (Ahmadian et al. 2024, arXiv:2402.14740; TRL `RLOOTrainer`) R_i = s_i - c (log pi_old(y_i)
+            - log pi_ref(y_i)), A_i = R_i - mean_{j != i} R_j, the ratio taken on the whole sequence,
+            ratio_i = pi(y_i | x) / pi_old(y_i | x).
+
+With `token_reward="rto"` (Zhong et al. 2024, "DPO Meets PPO: Reinforced Token Optimization",
+arXiv:2404.18922), PPO's token rewards gain clip(beta_rto (log pi_dpo_t - log pi_ref_t), +-rto_clip),
+DPO's implicit reward per token, from a DPO-trained policy carried in `PromptData.token_model`.
+As in TRL, log-probabilities in the update (policy, old policy and reference) are of the logits
+divided by the sampling temperature.
+
+    recipe = make_train(RLHFConfig(model=model, estimator="grpo", reward="arithmetic"))
+    state, metrics = recipe.train(key, HParams(kl_coef=0.04), reference, data)   # data: PromptData
+    sweep = jax.jit(jax.vmap(recipe.train, (0, None, None, None)))               # over seeds
+
+Evaluation (inside the same jitted call, every `eval_every` updates) samples one response per
+evaluation prompt at temperature 1 from the policy and from the reference, as the offline
+preference recipe does (`lfx.pref.recipe`): eval/reward, eval/reference_reward, eval/kl,
+eval/win_rate, eval/entropy, and eval/greedy_reward (greedy decoding); with eval_samples = n > 1
+also eval/pass@n, the mean over prompts of the best reward of n samples (pass@n for a 0/1
+verifier).
+
+Shapes: M prompts x G samples = B rollouts; P prompt columns (left-padded), K = response_len; a
+response row is the prompt followed by K columns, its tokens then eos (when it stopped before K),
+then padding; m [B, K] marks the scored tokens (eos included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from lfx.experiment.checks import NON_NEGATIVE, POSITIVE, UNIT, check_ranges
+from lfx.lm.config import LlamaConfig
+from lfx.lm.generate import generate
+from lfx.lm.io import load_lm
+from lfx.lm.llama import output_logits, rms_norm
+from lfx.lm.lora import lora_init
+from lfx.lm.train import PAD, PROMPT, TARGET, make_optimizer, target_hidden
+from lfx.pref import advantages as adv
+from lfx.pref import prompts as prompt_lib
+from lfx.pref import recipe as pref_recipe
+from lfx.pref.prompts import PromptData, PromptSet
+from lfx.pref.sequence import sequence_logps
+from lfx.rl import loop
+
+ESTIMATORS = ("ppo", "grpo", "rloo")
+TOKEN_REWARDS = ("none", "rto")
+DEFAULT_AGGREGATION = {"ppo": "token_mean", "grpo": "sequence_mean", "rloo": "sequence_sum"}
+EOS_ID = 2  # every lfx tokenizer's eos (the closed vocabularies and SmolLM2's <|im_end|>)
+
+
+@dataclasses.dataclass(frozen=True)
+class RLHFConfig:
+    """Static settings of an online RLHF run (the policy fields mean what they mean in
+    `recipe.PrefConfig`).
+
+    estimator: "ppo", "grpo" or "rloo" (the module doc).
+    reward: the task's reward, a name in `lfx.pref.prompts.REWARDS`.
+    prompts_per_update: M prompts drawn uniformly with replacement per update.
+    samples_per_prompt: G responses per prompt (>= 2 for GRPO's and RLOO's baselines).
+    response_len: K, the most tokens a response has (eos included when it stops earlier).
+    temperature: of the rollouts (> 0).
+    ppo_epochs, num_minibatches: optimisation passes over each rollout batch and minibatches per
+      pass (TRL's num_ppo_epochs 4 / num_mini_batches 1; GRPO's num_iterations 1).
+    aggregation: "" (the estimator's: ppo token_mean, grpo sequence_mean, rloo sequence_sum) or an
+      `advantages.AGGREGATIONS` name (PPO and GRPO; RLOO's ratio is per sequence).
+    whiten_advantages: PPO's advantage whitening over the batch (TRL: always).
+    token_reward: "none" or "rto" (PPO only; needs `PromptData.token_model`).
+    eval_samples: n samples per evaluation prompt for eval/pass@n (1: no pass@n).
+    """
+
+    model: LlamaConfig | None = None
+    estimator: str = "grpo"
+    reward: str = "lexicon"
+    num_updates: int = 200
+    prompts_per_update: int = 16
+    samples_per_prompt: int = 4
+    response_len: int = 12
+    temperature: float = 1.0
+    ppo_epochs: int = 1
+    num_minibatches: int = 1
+    aggregation: str = ""
+    whiten_advantages: bool = True
+    token_reward: str = "none"
+    lora_rank: int = 0
+    lora_targets: tuple[str, ...] = ("wq", "wv")
+    lora_scale: float = 1.0
+    clip: float = 1.0
+    eval_every: int = 50
+    eval_samples: int = 1
+
+    def validate(self) -> None:
+        """`check_settings` and a model: refuses (ValueError) what cannot run."""
+        self.check_settings()
+        pref_recipe.check_model(self)
+
+    def check_settings(self) -> None:
+        """Everything but `model` (checked before a task is loaded)."""
+        name = type(self).__name__
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"Unknown {name}.estimator {self.estimator!r}; choose from "
+                             f"{ESTIMATORS}.")
+        prompt_lib.get_reward(self.reward)
+        if self.estimator in ("grpo", "rloo") and self.samples_per_prompt < 2:
+            raise ValueError(f"{name}.samples_per_prompt must be >= 2 for {self.estimator} (its "
+                             f"baseline compares samples of one prompt), got "
+                             f"{self.samples_per_prompt}.")
+        for field in ("samples_per_prompt", "ppo_epochs", "num_minibatches", "eval_samples"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"{name}.{field} must be >= 1, got {getattr(self, field)}.")
+        if self.rollouts % self.num_minibatches:
+            raise ValueError(f"{name}.num_minibatches={self.num_minibatches} must divide the "
+                             f"{self.rollouts} rollouts (prompts_per_update x samples_per_prompt).")
+        if not self.temperature > 0:
+            raise ValueError(f"{name}.temperature must be > 0, got {self.temperature}.")
+        if self.aggregation and self.aggregation not in adv.AGGREGATIONS:
+            raise ValueError(f"Unknown {name}.aggregation {self.aggregation!r}; choose from "
+                             f"{adv.AGGREGATIONS} (or '' for the estimator's own).")
+        if self.aggregation and self.estimator == "rloo":
+            raise ValueError(f"{name}.aggregation must be '' for rloo (its ratio is taken on the "
+                             f"whole sequence).")
+        if self.token_reward not in TOKEN_REWARDS:
+            raise ValueError(f"Unknown {name}.token_reward {self.token_reward!r}; choose from "
+                             f"{TOKEN_REWARDS}.")
+        if self.token_reward == "rto" and self.estimator != "ppo":
+            raise ValueError(f"{name}.token_reward='rto' needs estimator='ppo' (RTO's token "
+                             f"rewards are credited per token by GAE).")
+        pref_recipe.check_policy_config(self)
+
+    @property
+    def rollouts(self) -> int:
+        return self.prompts_per_update * self.samples_per_prompt
+
+    @property
+    def batch_size(self) -> int:  # `check_policy_config` checks it like the offline recipe's
+        return self.prompts_per_update
+
+    @property
+    def loss_aggregation(self) -> str:
+        return self.aggregation or DEFAULT_AGGREGATION[self.estimator]
+
+    @property
+    def eval_metrics(self) -> tuple[str, ...]:
+        extra = ("eval/greedy_reward",) + (("eval/pass@n",) if self.eval_samples > 1 else ())
+        return pref_recipe.EVAL_METRICS + extra
+
+
+@struct.dataclass
+class HParams:
+    """Traced floats of an online RLHF run (a batch of these is a sweep).
+
+    lr: Adam learning rate. kl_coef: c, the KL penalty's weight (in the reward for PPO and RLOO,
+    in the loss for GRPO; TRL's kl_coef 0.05 / GRPO's beta 0.04). clip_eps: the ratio clip (0.2).
+    vf_coef, vf_clip: PPO's value-loss weight and value clip (TRL 0.1 / 0.2). gamma, gae_lambda:
+    PPO's GAE (TRL 1.0 / 0.95). rto_beta, rto_clip: RTO's beta_1 and clip c (the authors' 0.05 /
+    0.05).
+    """
+
+    lr: float = 1e-3
+    kl_coef: float = 0.05
+    clip_eps: float = 0.2
+    vf_coef: float = 0.1
+    vf_clip: float = 0.2
+    gamma: float = 1.0
+    gae_lambda: float = 0.95
+    rto_beta: float = 0.05
+    rto_clip: float = 0.05
+
+    def validate(self) -> None:
+        """Raises ValueError for a concrete value out of range (skipped when traced)."""
+        check_ranges(self, {"lr": POSITIVE, "kl_coef": NON_NEGATIVE, "clip_eps": POSITIVE,
+                            "vf_coef": NON_NEGATIVE, "vf_clip": POSITIVE, "gamma": UNIT,
+                            "gae_lambda": UNIT, "rto_beta": NON_NEGATIVE,
+                            "rto_clip": POSITIVE})
+
+
+@struct.dataclass
+class RLHFState:
+    trainable: dict  # {"policy": parameters or LoRA adapters[, "value": PPO's value head]}
+    opt_state: Any
+    key: jax.Array
+    update_idx: jax.Array  # [] int32
+    eval_return: dict  # the latest evaluation, config.eval_metrics -> []
+
+
+class Rollout(NamedTuple):
+    """A rollout batch, every field [B, K] except `scores` [B]."""
+
+    tokens: jax.Array  # [B, P + K] prompt + response rows
+    roles: jax.Array  # [B, P + K]
+    mask: jax.Array  # response tokens (eos included)
+    old_logp: jax.Array  # log pi_old(y_t | ...) (tempered), 0 off the response
+    ref_logp: jax.Array
+    advantages: jax.Array
+    returns: jax.Array  # PPO's value targets (zeros otherwise)
+    old_values: jax.Array  # PPO's values at sampling time (zeros otherwise)
+    scores: jax.Array  # [B] the task's reward s
+
+
+class RLHFRecipe(NamedTuple):
+    config: RLHFConfig
+    HParams: type
+    init: Callable[..., RLHFState]  # (key, hparams, reference, data)
+    update: Callable[..., tuple[RLHFState, dict]]
+    run: Callable[..., tuple[RLHFState, dict]]  # (state, hparams, reference, data, *, num_updates)
+    train: Callable[..., tuple[RLHFState, dict]]  # (key, hparams, reference, data)
+    evaluate: Callable[..., tuple[RLHFState, dict]]
+    policy: Callable[[RLHFState, dict], dict]
+    num_updates: int
+    eval_metrics: tuple[str, ...]
+
+
+# ------------------------------------------------------------------------------ rows and sampling
+def sample(params: dict, config: RLHFConfig, prompts: PromptSet, key: jax.Array, *,
+           temperature: float, num_new: int | None = None) -> tuple[jax.Array, jax.Array]:
+    """Responses to `prompts` under `params`: (tokens int32 [B, K], lengths int32 [B]) as
+    `lfx.lm.generate` returns them (eos excluded, padding after), obeying the reward's FSM."""
+    reward = prompt_lib.get_reward(config.reward)
+    fsm = reward.fsm(config.model.vocab_size) if reward.fsm is not None else None
+    return generate(params, config.model, prompts.prompts, prompts.lengths, key=key,
+                    max_new_tokens=num_new or config.response_len, temperature=temperature,
+                    fsm=fsm, eos_id=EOS_ID)
+
+
+def response_rows(prompts: PromptSet, responses: jax.Array, lengths: jax.Array
+                  ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(tokens [B, P + K], roles [B, P + K], mask [B, K]) of prompt + response rows: the response,
+    then eos where it stopped before K (the policy's decision to stop is scored), then padding."""
+    P, K = prompts.prompts.shape[1], responses.shape[1]
+    col = jnp.arange(K)[None, :]
+    n = lengths[:, None]
+    y = jnp.where(col < n, responses, jnp.where(col == n, EOS_ID, 0)).astype(jnp.int32)
+    mask = col < jnp.minimum(n + 1, K)
+    prompt_roles = jnp.where(jnp.arange(P)[None, :] >= P - prompts.lengths[:, None], PROMPT, PAD)
+    tokens = jnp.concatenate([prompts.prompts, y], axis=1)
+    roles = jnp.concatenate([prompt_roles, jnp.where(mask, TARGET, PAD)], axis=1)
+    return tokens, roles.astype(jnp.int32), mask.astype(jnp.float32)
+
+
+def _outputs(params: dict, value_head: dict | None, tokens, roles, config: RLHFConfig,
+             temperature: float):
+    """Per-token log-probs [B, K] (tempered) and PPO's values [B, K] (or None)."""
+    h, targets, mask = target_hidden(params, config.model, tokens, roles,
+                                     num_target=config.response_len)
+    logits = output_logits(params, config.model, h) / temperature
+    logp = sequence_logps(logits, targets, mask).token
+    values = None
+    if value_head is not None:
+        x = rms_norm(h, params["final_norm"], config.model.norm_eps).astype(jnp.float32)
+        values = (x @ value_head["w"] + value_head["b"]) * mask
+    return logp, values
+
+
+# ----------------------------------------------------------------------------------- the recipe
+def init_state(key: jax.Array, hparams: HParams, reference: dict, data: PromptData, *,
+               config: RLHFConfig) -> RLHFState:
+    check_data(config, data)
+    key, k_lora = jax.random.split(key)
+    policy = (lora_init(k_lora, reference, config.lora_rank, targets=config.lora_targets)
+              if config.lora_rank else reference)
+    trainable = {"policy": policy}
+    if config.estimator == "ppo":
+        trainable["value"] = {"w": jnp.zeros((config.model.dim,), jnp.float32),
+                              "b": jnp.zeros((), jnp.float32)}
+    zero = {name: jnp.float32(0.0) for name in config.eval_metrics}
+    return RLHFState(trainable=trainable,
+                     opt_state=make_optimizer(hparams.lr, config.clip).init(trainable), key=key,
+                     update_idx=jnp.int32(0), eval_return=zero)
+
+
+def collect(state: RLHFState, hparams: HParams, reference: dict, data: PromptData, *,
+            config: RLHFConfig) -> tuple[RLHFState, Rollout]:
+    """Samples G responses to each of M prompts, scores them and computes the advantages."""
+    key, k_idx, k_sample = jax.random.split(state.key, 3)
+    M, G = config.prompts_per_update, config.samples_per_prompt
+    idx = jax.random.randint(k_idx, (M,), 0, data.train.num_prompts)
+    rows = data.train.rows(jnp.repeat(idx, G))
+    policy = jax.lax.stop_gradient(pref_recipe.merged_policy(state.trainable, reference, config))
+    y, n = sample(policy, config, rows, k_sample, temperature=config.temperature)
+    tokens, roles, mask = response_rows(rows, y, n)
+    scores = prompt_lib.get_reward(config.reward).fn(data.reward_params, rows.targets, y, n)
+    scores = scores.astype(jnp.float32)
+    t = config.temperature
+    old_logp, old_values = _outputs(policy, state.trainable.get("value"), tokens, roles, config, t)
+    ref_logp, _ = _outputs(reference, None, tokens, roles, config, t)
+    zeros = jnp.zeros_like(old_logp)
+    if config.estimator == "ppo":
+        old_values = jax.lax.stop_gradient(old_values)
+        rewards = adv.kl_penalised_token_rewards(scores, old_logp, ref_logp, mask, hparams.kl_coef)
+        if config.token_reward == "rto":
+            dpo_logp, _ = _outputs(data.token_model, None, tokens, roles, config, t)
+            rewards = rewards + adv.rto_token_rewards(dpo_logp, ref_logp, mask,
+                                                      beta=hparams.rto_beta, clip=hparams.rto_clip)
+        a, returns = adv.token_gae(rewards, old_values, mask, gamma=hparams.gamma,
+                                   lam=hparams.gae_lambda)
+        if config.whiten_advantages:
+            a = adv.masked_whiten(a, mask)
+    elif config.estimator == "grpo":
+        a = adv.group_relative_advantages(scores.reshape(M, G)).reshape(-1)[:, None] * mask
+        returns, old_values = zeros, zeros
+    else:  # rloo
+        kl = jnp.sum(old_logp - ref_logp, -1)
+        a = adv.leave_one_out_advantages((scores - hparams.kl_coef * kl).reshape(M, G))
+        a = a.reshape(-1)[:, None] * mask
+        returns, old_values = zeros, zeros
+    batch = Rollout(tokens=tokens, roles=roles, mask=mask, old_logp=old_logp, ref_logp=ref_logp,
+                    advantages=jax.lax.stop_gradient(a), returns=returns, old_values=old_values,
+                    scores=scores)
+    return state.replace(key=key), batch
+
+
+def loss_fn(trainable: dict, hparams: HParams, reference: dict, batch: Rollout, *,
+            config: RLHFConfig) -> tuple[jax.Array, dict]:
+    """The estimator's loss on a (mini)batch of rollouts (the module doc)."""
+    policy = pref_recipe.merged_policy(trainable, reference, config)
+    logp, values = _outputs(policy, trainable.get("value"), batch.tokens, batch.roles, config,
+                            config.temperature)
+    m, A, eps = batch.mask, batch.advantages, hparams.clip_eps
+    log_ratio = (logp - batch.old_logp) * m
+    metrics = {}
+    if config.estimator == "rloo":
+        ratio = jnp.exp(log_ratio.sum(-1))
+        A_seq = A[:, 0]
+        pg = jnp.maximum(-A_seq * ratio, -A_seq * jnp.clip(ratio, 1 - eps, 1 + eps))
+        loss = jnp.mean(pg)
+        clipped = jnp.mean((jnp.abs(ratio - 1) > eps).astype(jnp.float32))
+    else:
+        ratio = jnp.exp(log_ratio)
+        per_token = jnp.maximum(-A * ratio, -A * jnp.clip(ratio, 1 - eps, 1 + eps))
+        if config.estimator == "grpo":
+            kl = adv.k3_kl(logp, batch.ref_logp)
+            per_token = per_token + hparams.kl_coef * kl
+            metrics["train/k3_kl"] = adv.masked_mean(kl, m)
+        loss = adv.aggregate(per_token, m, config.loss_aggregation)
+        clipped = adv.masked_mean((jnp.abs(ratio - 1) > eps).astype(jnp.float32), m)
+    if config.estimator == "ppo":
+        v_clipped = batch.old_values + jnp.clip(values - batch.old_values, -hparams.vf_clip,
+                                                hparams.vf_clip)
+        vf = 0.5 * adv.masked_mean(jnp.maximum((values - batch.returns) ** 2,
+                                               (v_clipped - batch.returns) ** 2), m)
+        loss = loss + hparams.vf_coef * vf
+        metrics["train/value_loss"] = vf
+    metrics.update({"train/loss": loss, "train/clip_frac": clipped})
+    return loss, metrics
+
+
+def update_step(state: RLHFState, hparams: HParams, reference: dict, data: PromptData, *,
+                config: RLHFConfig) -> tuple[RLHFState, dict]:
+    """One rollout batch, then `ppo_epochs` passes of `num_minibatches` Adam steps over it."""
+    state, batch = collect(state, hparams, reference, data, config=config)
+    reference = jax.lax.stop_gradient(reference)
+    opt = make_optimizer(hparams.lr, config.clip)  # lr is read from opt_state
+    B, mb = config.rollouts, config.rollouts // config.num_minibatches
+    perm_key = jax.random.fold_in(state.key, 1)
+
+    def step(carry, order):
+        trainable, opt_state = carry
+        mini = jax.tree.map(lambda a: a[order], batch)
+        grads, metrics = jax.grad(functools.partial(loss_fn, config=config), has_aux=True)(
+            trainable, hparams, reference, mini)
+        updates, opt_state = opt.update(grads, opt_state, trainable)
+        metrics["train/grad_norm"] = optax.global_norm(grads)
+        return (optax.apply_updates(trainable, updates), opt_state), metrics
+
+    if config.num_minibatches == 1:
+        orders = jnp.broadcast_to(jnp.arange(B), (config.ppo_epochs, B))
+    else:
+        orders = jax.vmap(lambda k: jax.random.permutation(k, B))(
+            jax.random.split(perm_key, config.ppo_epochs))
+    orders = orders.reshape(-1, mb)
+    (trainable, opt_state), metrics = jax.lax.scan(step, (state.trainable, state.opt_state),
+                                                   orders)
+    metrics = jax.tree.map(lambda x: x[-1], metrics)  # the last minibatch's
+    metrics.update({"train/reward": jnp.mean(batch.scores),
+                    "train/kl": jnp.mean(jnp.sum(batch.old_logp - batch.ref_logp, -1)),
+                    "train/response_len": jnp.mean(jnp.sum(batch.mask, -1))})
+    return state.replace(trainable=trainable, opt_state=opt_state,
+                         update_idx=state.update_idx + 1), metrics
+
+
+def evaluate_state(state: RLHFState, reference: dict, data: PromptData, *,
+                   config: RLHFConfig) -> tuple[RLHFState, dict]:
+    """The module doc's evaluation on `data.eval` (temperature 1, one sample per prompt)."""
+    key, k_pi, k_ref = jax.random.split(state.key, 3)
+    policy = pref_recipe.merged_policy(state.trainable, reference, config)
+    ev = data.eval
+    reward_fn = prompt_lib.get_reward(config.reward).fn
+    score = lambda y, n: reward_fn(data.reward_params, ev.targets, y, n).astype(jnp.float32)  # noqa: E731
+    y_pi, n_pi = sample(policy, config, ev, k_pi, temperature=1.0)
+    y_ref, n_ref = sample(reference, config, ev, k_ref, temperature=1.0)
+    tokens, roles, mask = response_rows(ev, y_pi, n_pi)
+    h, targets, _ = target_hidden(policy, config.model, tokens, roles,
+                                  num_target=config.response_len)
+    logits = output_logits(policy, config.model, h)
+    logp_all = jax.nn.log_softmax(logits, axis=-1)
+    lp = sequence_logps(logits, targets, mask).sum
+    lr, _ = _outputs(reference, None, tokens, roles, config, 1.0)
+    entropy = -jnp.sum(jnp.sum(jnp.exp(logp_all) * logp_all, -1) * mask, -1)
+    r_pi, r_ref = score(y_pi, n_pi), score(y_ref, n_ref)
+    y_g, n_g = sample(policy, config, ev, k_pi, temperature=0.0)
+    out = {"eval/reward": jnp.mean(r_pi), "eval/reference_reward": jnp.mean(r_ref),
+           "eval/kl": jnp.mean(lp - lr.sum(-1)),
+           "eval/win_rate": jnp.mean((r_pi > r_ref) + 0.5 * (r_pi == r_ref)),
+           "eval/entropy": jnp.mean(entropy), "eval/greedy_reward": jnp.mean(score(y_g, n_g))}
+    if config.eval_samples > 1:
+        def one(k):
+            return score(*sample(policy, config, ev, k, temperature=1.0))
+
+        more = jax.lax.map(one, jax.random.split(jax.random.fold_in(k_pi, 1),
+                                                 config.eval_samples - 1))
+        out["eval/pass@n"] = jnp.mean(jnp.maximum(r_pi, more.max(0)))
+    return state.replace(key=key), out
+
+
+def check_data(config: RLHFConfig, data: PromptData) -> None:
+    """Refuses (ValueError) prompt data that cannot run with this config, before compiling."""
+    prompt_lib.check_prompt_data(data, response_len=config.response_len,
+                                 max_seq_len=config.model.max_seq_len)
+    if config.token_reward == "rto" and data.token_model is None:
+        raise ValueError("token_reward='rto' needs PromptData.token_model, the DPO-trained policy "
+                         "whose log-ratio to the reference is RTO's token reward.")
+
+
+def load_task(spec, config: RLHFConfig) -> tuple[dict, LlamaConfig, PromptData, dict]:
+    """(reference, its LlamaConfig, PromptData, metadata) of the generated task `spec.task`
+    (`lfx.pref.data.TaskSpec`) that `config.reward` scores; the `lfx.pref.main` hook."""
+    reward = prompt_lib.get_reward(config.reward)
+    if reward.load is None:
+        raise ValueError(f"Reward {config.reward!r} has no task loader; build its PromptData "
+                         f"in code and call the recipe directly.")
+    reference, model, data, meta = reward.load(spec.task, spec.eval_reward)
+    if spec.token_model:
+        token_model, token_config, _, _ = load_lm(spec.token_model)
+        if token_config != model:
+            raise ValueError(f"token_model {spec.token_model!r} is not a policy of this task's "
+                             f"model ({token_config} != {model}).")
+        data = data.replace(token_model=token_model)
+    return reference, model, data, meta
+
+
+def policy_params(state: RLHFState, reference: dict, *, config: RLHFConfig) -> dict:
+    return pref_recipe.merged_policy(state.trainable, reference, config)
+
+
+Config = RLHFConfig  # the family protocol's name (lfx.pref.main)
+
+
+def make_train(config: RLHFConfig) -> RLHFRecipe:
+    """Builds the recipe for a static config; validates it before anything is compiled."""
+    config.validate()
+    init = functools.partial(init_state, config=config)
+    update = functools.partial(update_step, config=config)
+    evaluate = functools.partial(evaluate_state, config=config)
+
+    def run(state, hparams, reference, data, *, num_updates):
+        return loop.run_updates(state, hparams, reference, data, num_updates=num_updates,
+                                update=update, evaluate=lambda s: evaluate(s, reference, data),
+                                eval_every=config.eval_every)
+
+    train = functools.partial(loop.train_run, init=init, run=run, num_updates=config.num_updates)
+    return RLHFRecipe(config, HParams, init, update, run, train, evaluate,
+                      functools.partial(policy_params, config=config), config.num_updates,
+                      config.eval_metrics)
