@@ -10,6 +10,10 @@ responses per update, full fine-tuning, lr 1e-3, an evaluation every 50 updates,
   ppo        PPO with a value head, GAE(1, 0.95), 2 epochs x 2 minibatches per batch.
   rto        PPO with RTO's token rewards: pass the DPO policy, --config.token_model=<a
              policy_0.npz of experiments/pref.py --save_policy>.
+  ppo_rm     PPO on a learned reward model's scores (pass --config.reward_model=<a
+             reward_model.npz of experiments/pref_reward_model.py>), evaluated on the true reward.
+  pf_ppo_bw, pf_ppo_br, pf_ppo_bon   ppo_rm with PF-PPO's filtration of each prompt's 4 samples:
+             best + worst, best + random, best only (the update trains on 32, 32, 16 of the 64).
   *_tiny     test size on datasets/pref/lexicon_tiny.
 """
 
@@ -24,6 +28,12 @@ BASE = RLHFConfig(num_updates=300, prompts_per_update=16, samples_per_prompt=4, 
 CONFIGS = {"grpo": BASE, "rloo": dataclasses.replace(BASE, estimator="rloo"),
            "ppo": dataclasses.replace(BASE, estimator="ppo", ppo_epochs=2, num_minibatches=2)}
 CONFIGS["rto"] = dataclasses.replace(CONFIGS["ppo"], token_reward="rto")
+CONFIGS["ppo_rm"] = dataclasses.replace(CONFIGS["ppo"], reward="reward_model",
+                                        true_reward="lexicon")
+CONFIGS.update({f"pf_ppo_{short}": dataclasses.replace(CONFIGS["ppo_rm"], rollout_filter=name)
+                for short, name in (("bw", "best_worst"), ("br", "best_random"))})
+CONFIGS["pf_ppo_bon"] = dataclasses.replace(CONFIGS["ppo_rm"], rollout_filter="best_of_n",
+                                            num_minibatches=1)
 RUN = RunConfig(num_seeds=5, chunk_size=50, checkpoint_every=100)
 TINY_RUN = RunConfig(num_seeds=2, chunk_size=10, checkpoint_every=10)
 

@@ -24,7 +24,8 @@ hidden unit tests on it (`lfx.pref.sandbox`), small enough for a ~100k-parameter
   from inside jit through `jax.pure_callback` (see `code_reward`).
 
 Shapes: prompts int32 [N, P] left-padded with 0, targets {"problem": int32 [N]} (a row of the
-registered tests table), reward_params {"task_id": int32 []}; responses int32 [B, K].
+registered tests table), reward_params {"code": {"task_id": int32 []}} (and the same under
+"code_fraction"); responses int32 [B, K].
 """
 
 from __future__ import annotations
@@ -250,26 +251,28 @@ def score_responses(task_id: int, problems, responses, lengths, *, fraction: boo
     return np.array([known[k][1 if fraction else 0] for k in keys], np.float32)
 
 
-def code_reward(reward_params, targets, responses, lengths, *, fraction: bool = False):
+def code_reward(params, rows, responses, lengths, model=None, *, fraction: bool = False):
     """r [B] float32: 1 if the response passes every hidden test of its problem, else 0 (or, with
     `fraction`, the fraction of hidden tests passed).
 
-    reward_params {"task_id": int32 []}, targets {"problem": int32 [B]}, responses int32 [B, K],
-    lengths int32 [B] (the `lfx.pref.prompts` signature). Only arrays cross the jit boundary: the
-    tests live host-side in `TABLES[task_id]`, and `jax.pure_callback` (vmap_method="sequential":
-    under vmap, one host call per mapped row) decodes each response, runs it in the sandbox
-    (`run_batch`, in parallel) and returns the rewards. The rollout waits for the host call.
+    params {"task_id": int32 []}, rows a `PromptSet` whose targets are {"problem": int32 [B]},
+    responses int32 [B, K], lengths int32 [B] (the `lfx.pref.prompts` signature; `model` unused).
+    Only arrays cross the jit boundary: the tests live host-side in `TABLES[task_id]`, and
+    `jax.pure_callback` (vmap_method="sequential": under vmap, one host call per mapped row)
+    decodes each response, runs it in the sandbox (`run_batch`, in parallel) and returns the
+    rewards. The rollout waits for the host call.
     """
-    problems = jnp.asarray(targets["problem"], jnp.int32)
+    del model
+    problems = jnp.asarray(rows.targets["problem"], jnp.int32)
     responses = jnp.asarray(responses, jnp.int32)
     lengths = jnp.asarray(lengths, jnp.int32)
     if responses.ndim != 2 or problems.shape != responses.shape[:1] or \
             lengths.shape != responses.shape[:1]:
         raise ValueError(f"code_reward needs responses [B, K], lengths [B] and targets['problem'] "
                          f"[B]; got {responses.shape}, {lengths.shape} and {problems.shape}.")
-    task_id = jnp.asarray(reward_params["task_id"], jnp.int32)
+    task_id = jnp.asarray(params["task_id"], jnp.int32)
     if task_id.shape != ():
-        raise ValueError(f"reward_params['task_id'] must be a scalar, got shape {task_id.shape}.")
+        raise ValueError(f"params['task_id'] must be a scalar, got shape {task_id.shape}.")
     if not isinstance(task_id, jax.core.Tracer) and int(task_id) not in TABLES:
         raise ValueError(f"No tests table registered under task_id={int(task_id)}; known: "
                          f"{sorted(TABLES)}.")
@@ -339,7 +342,8 @@ def make_prompt_data(seed: int, num_train: int, num_eval: int, *,
                          targets={"problem": jnp.arange(offset, offset + len(ps), dtype=jnp.int32)})
 
     data = PromptData(train=prompt_set(train, 0), eval=prompt_set(evals, num_train),
-                      reward_params={"task_id": jnp.int32(task_id)})
+                      reward_params={name: {"task_id": jnp.int32(task_id)}
+                                     for name in ("code", "code_fraction")})
     meta = {"task": "code", "task_id": task_id, "seed": seed, "families": list(families),
             "vocab_size": tokenizer().vocab_size, "num_train": num_train, "num_eval": num_eval,
             "prompt_len": P, "max_response_len": max(len(encode(p.body)) for p in problems) + 1,

@@ -17,11 +17,14 @@ class TaskSpec:
       labelled by "lexicon", so another name is a held-out reward).
     token_model: "" or RTO's DPO-trained policy for `lfx.pref.rlhf` (a `policy_<setting>.npz`
       written by `experiments/pref.py --save_policy`).
+    reward_model: "" or a learned reward model for `lfx.pref.rlhf`'s reward "reward_model" (a
+      `reward_model.npz` written by experiments/pref_reward_model.py).
     """
 
     task: str = "datasets/pref/lexicon"
     eval_reward: str = "lexicon"
     token_model: str = ""
+    reward_model: str = ""
 
 
 @struct.dataclass

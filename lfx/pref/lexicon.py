@@ -190,16 +190,17 @@ def response_fsm(vocab_size: int) -> TokenFSM:
 def prompt_data(data: PreferenceData, response_len: int) -> PromptData:
     """The task's prompts for online RL (`lfx.pref.rlhf`, reward "lexicon"): the pairs' prompts
     (the first T - response_len columns of the chosen rows) for training, the evaluation prompts,
-    and the reward's weights."""
+    the reward's weights and the fixed-length `response_fsm`."""
     train = data.chosen_tokens[:, : data.chosen_tokens.shape[1] - response_len]
     full = lambda a: jnp.full((a.shape[0],), a.shape[1], jnp.int32)  # noqa: E731
     return PromptData(train=PromptSet(train, full(train)),
                       eval=PromptSet(data.eval_prompts, full(data.eval_prompts)),
-                      reward_params=data.reward_weights)
+                      reward_params={"lexicon": data.reward_weights},
+                      fsm=response_fsm(data.reward_weights.shape[0]))
 
 
-def _prompt_reward(weights, targets, responses, lengths):
-    del targets, lengths  # fixed-length responses (`response_fsm`)
+def _prompt_reward(weights, rows, responses, lengths, model):
+    del rows, lengths, model  # fixed-length responses (`response_fsm`)
     return reward(weights, responses)
 
 
@@ -210,7 +211,7 @@ def load_prompt_task(path: str, eval_reward: str = "lexicon"
     return params, model, prompt_data(data, meta["config"]["response_len"]), meta
 
 
-register_reward("lexicon", _prompt_reward, fsm=response_fsm, load=load_prompt_task)
+register_reward("lexicon", _prompt_reward, load=load_prompt_task)
 
 
 def sample_responses(params: dict, config: LlamaConfig, prompts: jax.Array, key: jax.Array, *,

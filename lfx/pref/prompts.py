@@ -6,16 +6,20 @@ sampled response. Both are arrays, so the rollout -> reward -> update step is on
     PromptSet     prompts int32 [N, P] (LEFT-padded with the tokenizer's pad id), lengths int32 [N],
                   targets: a pytree of [N, ...] arrays the reward compares against (a verifier's
                   answers; {} when the reward needs none)
-    PromptData    train and eval PromptSets and `reward_params`, a pytree every row shares (the
-                  lexicon reward's per-token weights [V]; {} for a verifier)
+    PromptData    train and eval PromptSets and `reward_params`, a dict from reward name to the
+                  pytree that reward reads (the lexicon reward's per-token weights [V], a reward
+                  model's parameters, a verifier's table id)
 
 and a reward function, named in `REWARDS` by the recipe's static config,
 
-    reward(reward_params, targets [B, ...], responses int32 [B, K], lengths int32 [B]) -> float32 [B]
+    reward(params, rows: PromptSet [B], responses int32 [B, K], lengths int32 [B], model)
+        -> float32 [B]
 
-where responses[b, :lengths[b]] are the generated tokens (eos excluded, padding after) and targets
-are the rows of the scored prompts. Tasks register theirs with `register_reward`, optionally with a
-token-level automaton that constrains sampling (the lexicon task's `response_fsm`).
+where params = reward_params[name], rows are the scored prompts (their targets included),
+responses[b, :lengths[b]] the generated tokens (eos excluded, padding after) and model the
+policy's LlamaConfig (a reward model shares it; verifiers ignore it). Tasks register theirs with
+`register_reward`, optionally with a loader of their generated task folder; a task whose responses
+obey a token automaton (the lexicon task's fixed-length `response_fsm`) puts it in `PromptData.fsm`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from lfx.lm.generate import TokenFSM
+from lfx.lm.train import PAD, PROMPT, TARGET
+
+EOS_ID = 2  # every lfx tokenizer's eos (the closed vocabularies and SmolLM2's <|im_end|>)
 
 
 @struct.dataclass
@@ -50,26 +57,26 @@ class PromptSet:
 
 @struct.dataclass
 class PromptData:
-    """Training and evaluation prompts, the reward's shared parameters and, for RTO's token
-    rewards, the parameters of the DPO policy that defines them."""
+    """Training and evaluation prompts, the rewards' parameters, optionally the task's sampling
+    constraint (`lfx.lm.generate.TokenFSM`, e.g. the lexicon task's fixed-length responses) and,
+    for RTO's token rewards, the parameters of the DPO policy that defines them."""
 
     train: PromptSet
     eval: PromptSet
     reward_params: Any = struct.field(default_factory=dict)
+    fsm: TokenFSM | None = None  # a token automaton every sampled response obeys (the task's)
     token_model: Any = None  # RTO's DPO-trained policy (`lfx.pref.rlhf`); None otherwise
 
 
 @dataclasses.dataclass(frozen=True)
 class Reward:
-    """A task's reward (`fn`, the module doc's signature) and its optional sampling constraint.
+    """A task's reward (`fn`, the module doc's signature) and the loader of its task.
 
-    fsm: None, or `vocab_size -> TokenFSM` (a token automaton every sampled response obeys).
     load: `(task folder, eval_reward name) -> (reference params, LlamaConfig, PromptData,
       metadata)`, the generated task this reward scores (what experiments/rlhf.py loads).
     """
 
     fn: Callable[..., jax.Array]
-    fsm: Callable[[int], TokenFSM] | None = None
     load: Callable[..., tuple] | None = None
 
 
@@ -77,10 +84,9 @@ REWARDS: dict[str, Reward] = {}
 
 
 def register_reward(name: str, fn: Callable[..., jax.Array], *,
-                    fsm: Callable[[int], TokenFSM] | None = None,
                     load: Callable[..., tuple] | None = None) -> None:
     """Makes `name` a reward the recipe's config can name (a task module calls this on import)."""
-    REWARDS[name] = Reward(fn, fsm, load)
+    REWARDS[name] = Reward(fn, load)
 
 
 def get_reward(name: str) -> Reward:
@@ -99,12 +105,35 @@ def _import_tasks() -> None:
         importlib.import_module(module)
 
 
-TASK_MODULES = ["lfx.pref.lexicon", "lfx.pref.code_task"]
+TASK_MODULES = ["lfx.pref.lexicon", "lfx.pref.code_task", "lfx.pref.reward_model"]
+
+
+def response_rows(prompts: PromptSet, responses: jax.Array, lengths: jax.Array
+                  ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(tokens [B, P + K], roles [B, P + K], mask [B, K]) of prompt + response rows: the response,
+    then eos where it stopped before K (the policy's decision to stop is scored), then padding
+    (roles PAD / PROMPT / TARGET as `lfx.lm.encode_prompt_target`)."""
+    P, K = prompts.prompts.shape[1], responses.shape[1]
+    col = jnp.arange(K)[None, :]
+    n = lengths[:, None]
+    y = jnp.where(col < n, responses, jnp.where(col == n, EOS_ID, 0)).astype(jnp.int32)
+    mask = col < jnp.minimum(n + 1, K)
+    prompt_roles = jnp.where(jnp.arange(P)[None, :] >= P - prompts.lengths[:, None], PROMPT, PAD)
+    tokens = jnp.concatenate([prompts.prompts, y], axis=1)
+    roles = jnp.concatenate([prompt_roles, jnp.where(mask, TARGET, PAD)], axis=1)
+    return tokens, roles.astype(jnp.int32), mask.astype(jnp.float32)
 
 
 def check_prompt_data(data: PromptData, *, response_len: int, max_seq_len: int,
-                      name: str = "PromptData") -> None:
-    """Refuses (ValueError) prompt sets whose shapes cannot run, before anything compiles."""
+                      rewards: tuple[str, ...] = (), name: str = "PromptData") -> None:
+    """Refuses (ValueError) prompt sets whose shapes cannot run, or that lack the parameters of
+    the `rewards` they are scored by, before anything compiles."""
+    for reward in rewards:
+        if not isinstance(data.reward_params, dict) or reward not in data.reward_params:
+            have = list(data.reward_params) if isinstance(data.reward_params, dict) else \
+                type(data.reward_params).__name__
+            raise ValueError(f"{name}.reward_params has no entry for reward {reward!r} (it "
+                             f"holds {have}); the task's loader puts it there.")
     for split in ("train", "eval"):
         s = getattr(data, split)
         if s.prompts.ndim != 2 or tuple(s.lengths.shape) != s.prompts.shape[:1]:

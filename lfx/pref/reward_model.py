@@ -32,14 +32,17 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
 from lfx.experiment.checks import NON_NEGATIVE, POSITIVE, check_ranges
 from lfx.lm.config import LlamaConfig
+from lfx.lm.io import load_lm, save_lm
 from lfx.lm.llama import forward_hidden, rms_norm
 from lfx.lm.train import PAD, make_optimizer
 from lfx.pref.data import PreferenceData
+from lfx.pref.prompts import PromptSet, register_reward, response_rows
 from lfx.pref.sequence import response_logps
 from lfx.rl import loop
 
@@ -129,14 +132,57 @@ def init_reward_params(lm_params: dict) -> dict:
 def score(params: dict, config: LlamaConfig, tokens: jax.Array, roles: jax.Array) -> jax.Array:
     """r_phi(x, y) of left-padded rows: tokens, roles int32 [B, T] -> float32 [B].
 
-    The head reads the final RMSNorm of the last column's hidden state (the response's last token,
-    as HF's `LlamaForSequenceClassification` reads the last non-pad token's).
+    The head reads the final RMSNorm of the hidden state of each row's last non-pad token (the
+    response's last token, or its eos; HF's `LlamaForSequenceClassification` reads the same).
     """
     valid = roles > PAD
     positions = jnp.maximum(jnp.cumsum(valid, axis=1) - 1, 0).astype(jnp.int32)
     h, _ = forward_hidden(params["lm"], config, tokens, positions, mask=valid)
-    last = rms_norm(h[:, -1], params["lm"]["final_norm"], config.norm_eps)
+    T = tokens.shape[1]
+    last_col = T - 1 - jnp.argmax(valid[:, ::-1], axis=1)
+    h_last = jnp.take_along_axis(h, last_col[:, None, None], axis=1)[:, 0]
+    last = rms_norm(h_last, params["lm"]["final_norm"], config.norm_eps)
     return last.astype(jnp.float32) @ params["head"]
+
+
+def reward_model_reward(params: dict, rows: PromptSet, responses: jax.Array, lengths: jax.Array,
+                        model: LlamaConfig) -> jax.Array:
+    """The EXRM's score of sampled responses as an online RL reward (`lfx.pref.prompts`
+    signature; reward name "reward_model"): r_phi(x, y) of the prompt + response (+ eos) rows."""
+    tokens, roles, _ = response_rows(rows, responses, lengths)
+    return score(params, model, tokens, roles)
+
+
+register_reward("reward_model", reward_model_reward)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyCheck:
+    """How experiments/pref_reward_model.py trains and checks a reward model: the seed, and the
+    responses per evaluation prompt sampled from the reference to compare its scores with the
+    true reward."""
+
+    seed: int = 0
+    num_samples: int = 4
+
+    def validate(self) -> None:
+        if self.num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {self.num_samples}.")
+
+
+def save_reward_model(path: str, params: dict, config: LlamaConfig, tokenizer, **info) -> None:
+    """Writes a reward model as an `lfx.lm.save_lm` file of its Llama, the head in the sidecar."""
+    save_lm(path, jax.device_get(params["lm"]), config, tokenizer, kind="reward_model",
+            head=np.asarray(params["head"], np.float32).tolist(), **info)
+
+
+def load_reward_model(path: str) -> tuple[dict, LlamaConfig]:
+    """(reward-model params {"lm", "head"}, its LlamaConfig) of a `save_reward_model` file."""
+    lm, config, _, info = load_lm(path)
+    if info.get("kind") != "reward_model" or "head" not in info:
+        raise ValueError(f"{path} is a language model, not a reward model (write one with "
+                         f"experiments/pref_reward_model.py).")
+    return {"lm": lm, "head": jnp.asarray(info["head"], jnp.float32)}, config
 
 
 def score_rows(params: dict, config: LlamaConfig, tokens: jax.Array, roles: jax.Array, *,

@@ -23,6 +23,13 @@ with the estimator `config.estimator`:
             - log pi_ref(y_i)), A_i = R_i - mean_{j != i} R_j, the ratio taken on the whole sequence,
             ratio_i = pi(y_i | x) / pi_old(y_i | x).
 
+The reward may be a learned proxy (reward "reward_model", `lfx.pref.reward_model`'s EXRM) while
+evaluation reports the task's true reward (`true_reward`); PF-PPO's policy filtration (Shen et al.
+2024, "Policy Filtration in RLHF to Fine-Tune LLM for Code Generation", arXiv:2409.06957) then
+keeps, of each prompt's G samples, those whose proxy reward is most trustworthy -- the best
+("best_of_n"), the best and a random other ("best_random", BR), or the best and the worst
+("best_worst", BW) -- and the update trains on those only (`rollout_filter`).
+
 With `token_reward="rto"` (Zhong et al. 2024, "DPO Meets PPO: Reinforced Token Optimization",
 arXiv:2404.18922), PPO's token rewards gain clip(beta_rto (log pi_dpo_t - log pi_ref_t), +-rto_clip),
 DPO's implicit reward per token, from a DPO-trained policy carried in `PromptData.token_model`.
@@ -63,18 +70,19 @@ from lfx.lm.generate import generate
 from lfx.lm.io import load_lm
 from lfx.lm.llama import output_logits, rms_norm
 from lfx.lm.lora import lora_init
-from lfx.lm.train import PAD, PROMPT, TARGET, make_optimizer, target_hidden
+from lfx.lm.train import make_optimizer, target_hidden
 from lfx.pref import advantages as adv
 from lfx.pref import prompts as prompt_lib
 from lfx.pref import recipe as pref_recipe
-from lfx.pref.prompts import PromptData, PromptSet
+from lfx.pref import reward_model
+from lfx.pref.prompts import EOS_ID, PromptData, PromptSet, response_rows
 from lfx.pref.sequence import sequence_logps
 from lfx.rl import loop
 
 ESTIMATORS = ("ppo", "grpo", "rloo")
 TOKEN_REWARDS = ("none", "rto")
+FILTERS = {"none": 0, "best_of_n": 1, "best_random": 2, "best_worst": 2}  # samples kept (0: all)
 DEFAULT_AGGREGATION = {"ppo": "token_mean", "grpo": "sequence_mean", "rloo": "sequence_sum"}
-EOS_ID = 2  # every lfx tokenizer's eos (the closed vocabularies and SmolLM2's <|im_end|>)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +91,12 @@ class RLHFConfig:
     `recipe.PrefConfig`).
 
     estimator: "ppo", "grpo" or "rloo" (the module doc).
-    reward: the task's reward, a name in `lfx.pref.prompts.REWARDS`.
+    reward: the reward trained on, a name in `lfx.pref.prompts.REWARDS`.
+    true_reward: the task's own reward, which evaluation reports and whose task is loaded ("": the
+      same as `reward`; set it when `reward` is a learned proxy such as "reward_model").
+    rollout_filter: PF-PPO's policy filtration (Shen et al. 2024, arXiv:2409.06957) of each
+      prompt's G samples by their reward before the update: "none", "best_of_n" (keep the best),
+      "best_random" (the best and one of the others at random, BR), "best_worst" (BW).
     prompts_per_update: M prompts drawn uniformly with replacement per update.
     samples_per_prompt: G responses per prompt (>= 2 for GRPO's and RLOO's baselines).
     response_len: K, the most tokens a response has (eos included when it stops earlier).
@@ -100,6 +113,8 @@ class RLHFConfig:
     model: LlamaConfig | None = None
     estimator: str = "grpo"
     reward: str = "lexicon"
+    true_reward: str = ""
+    rollout_filter: str = "none"
     num_updates: int = 200
     prompts_per_update: int = 16
     samples_per_prompt: int = 4
@@ -129,6 +144,18 @@ class RLHFConfig:
             raise ValueError(f"Unknown {name}.estimator {self.estimator!r}; choose from "
                              f"{ESTIMATORS}.")
         prompt_lib.get_reward(self.reward)
+        if self.true_reward:
+            prompt_lib.get_reward(self.true_reward)
+        if self.rollout_filter not in FILTERS:
+            raise ValueError(f"Unknown {name}.rollout_filter {self.rollout_filter!r}; choose from "
+                             f"{tuple(FILTERS)}.")
+        if self.rollout_filter != "none" and self.samples_per_prompt <= FILTERS[self.rollout_filter]:
+            raise ValueError(f"{name}.rollout_filter={self.rollout_filter!r} keeps "
+                             f"{FILTERS[self.rollout_filter]} of each prompt's samples: "
+                             f"samples_per_prompt must exceed that, got {self.samples_per_prompt}.")
+        if self.estimator in ("grpo", "rloo") and self.rollout_filter == "best_of_n":
+            raise ValueError(f"{name}.rollout_filter='best_of_n' keeps one sample per prompt; "
+                             f"{self.estimator}'s baseline needs two.")
         if self.estimator in ("grpo", "rloo") and self.samples_per_prompt < 2:
             raise ValueError(f"{name}.samples_per_prompt must be >= 2 for {self.estimator} (its "
                              f"baseline compares samples of one prompt), got "
@@ -136,9 +163,10 @@ class RLHFConfig:
         for field in ("samples_per_prompt", "ppo_epochs", "num_minibatches", "eval_samples"):
             if getattr(self, field) < 1:
                 raise ValueError(f"{name}.{field} must be >= 1, got {getattr(self, field)}.")
-        if self.rollouts % self.num_minibatches:
+        if self.rollout_filter in FILTERS and self.trained_rollouts % self.num_minibatches:
             raise ValueError(f"{name}.num_minibatches={self.num_minibatches} must divide the "
-                             f"{self.rollouts} rollouts (prompts_per_update x samples_per_prompt).")
+                             f"{self.trained_rollouts} rollouts trained on per update "
+                             f"(prompts_per_update x samples kept per prompt).")
         if not self.temperature > 0:
             raise ValueError(f"{name}.temperature must be > 0, got {self.temperature}.")
         if self.aggregation and self.aggregation not in adv.AGGREGATIONS:
@@ -156,8 +184,13 @@ class RLHFConfig:
         pref_recipe.check_policy_config(self)
 
     @property
-    def rollouts(self) -> int:
-        return self.prompts_per_update * self.samples_per_prompt
+    def kept_per_prompt(self) -> int:
+        """Samples per prompt the update trains on (G, or what `rollout_filter` keeps)."""
+        return FILTERS.get(self.rollout_filter) or self.samples_per_prompt
+
+    @property
+    def trained_rollouts(self) -> int:
+        return self.prompts_per_update * self.kept_per_prompt
 
     @property
     def batch_size(self) -> int:  # `check_policy_config` checks it like the offline recipe's
@@ -239,30 +272,13 @@ class RLHFRecipe(NamedTuple):
 
 
 # ------------------------------------------------------------------------------ rows and sampling
-def sample(params: dict, config: RLHFConfig, prompts: PromptSet, key: jax.Array, *,
-           temperature: float, num_new: int | None = None) -> tuple[jax.Array, jax.Array]:
+def sample(params: dict, config: RLHFConfig, data: PromptData, prompts: PromptSet,
+           key: jax.Array, *, temperature: float) -> tuple[jax.Array, jax.Array]:
     """Responses to `prompts` under `params`: (tokens int32 [B, K], lengths int32 [B]) as
-    `lfx.lm.generate` returns them (eos excluded, padding after), obeying the reward's FSM."""
-    reward = prompt_lib.get_reward(config.reward)
-    fsm = reward.fsm(config.model.vocab_size) if reward.fsm is not None else None
+    `lfx.lm.generate` returns them (eos excluded, padding after), obeying the task's FSM."""
     return generate(params, config.model, prompts.prompts, prompts.lengths, key=key,
-                    max_new_tokens=num_new or config.response_len, temperature=temperature,
-                    fsm=fsm, eos_id=EOS_ID)
-
-
-def response_rows(prompts: PromptSet, responses: jax.Array, lengths: jax.Array
-                  ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(tokens [B, P + K], roles [B, P + K], mask [B, K]) of prompt + response rows: the response,
-    then eos where it stopped before K (the policy's decision to stop is scored), then padding."""
-    P, K = prompts.prompts.shape[1], responses.shape[1]
-    col = jnp.arange(K)[None, :]
-    n = lengths[:, None]
-    y = jnp.where(col < n, responses, jnp.where(col == n, EOS_ID, 0)).astype(jnp.int32)
-    mask = col < jnp.minimum(n + 1, K)
-    prompt_roles = jnp.where(jnp.arange(P)[None, :] >= P - prompts.lengths[:, None], PROMPT, PAD)
-    tokens = jnp.concatenate([prompts.prompts, y], axis=1)
-    roles = jnp.concatenate([prompt_roles, jnp.where(mask, TARGET, PAD)], axis=1)
-    return tokens, roles.astype(jnp.int32), mask.astype(jnp.float32)
+                    max_new_tokens=config.response_len, temperature=temperature, fsm=data.fsm,
+                    eos_id=EOS_ID)
 
 
 def _outputs(params: dict, value_head: dict | None, tokens, roles, config: RLHFConfig,
@@ -277,6 +293,13 @@ def _outputs(params: dict, value_head: dict | None, tokens, roles, config: RLHFC
         x = rms_norm(h, params["final_norm"], config.model.norm_eps).astype(jnp.float32)
         values = (x @ value_head["w"] + value_head["b"]) * mask
     return logp, values
+
+
+def score(name: str, data: PromptData, rows: PromptSet, responses: jax.Array,
+          lengths: jax.Array, config: RLHFConfig) -> jax.Array:
+    """The reward `name` of responses [B, K] to `rows` [B]: float32 [B] (`lfx.pref.prompts`)."""
+    fn = prompt_lib.get_reward(name).fn
+    return fn(data.reward_params[name], rows, responses, lengths, config.model).astype(jnp.float32)
 
 
 # ----------------------------------------------------------------------------------- the recipe
@@ -304,10 +327,17 @@ def collect(state: RLHFState, hparams: HParams, reference: dict, data: PromptDat
     idx = jax.random.randint(k_idx, (M,), 0, data.train.num_prompts)
     rows = data.train.rows(jnp.repeat(idx, G))
     policy = jax.lax.stop_gradient(pref_recipe.merged_policy(state.trainable, reference, config))
-    y, n = sample(policy, config, rows, k_sample, temperature=config.temperature)
+    y, n = sample(policy, config, data, rows, k_sample, temperature=config.temperature)
+    scores = score(config.reward, data, rows, y, n, config)
+    metrics = {"train/reward": jnp.mean(scores)}
+    if config.true_reward:
+        metrics["train/true_reward"] = jnp.mean(score(config.true_reward, data, rows, y, n,
+                                                      config))
+    if config.rollout_filter != "none":
+        keep = filtered(scores.reshape(M, G), config.rollout_filter, jax.random.fold_in(k_idx, 1))
+        rows, y, n, scores = jax.tree.map(lambda a: a[keep], (rows, y, n, scores))
+        G = config.kept_per_prompt
     tokens, roles, mask = response_rows(rows, y, n)
-    scores = prompt_lib.get_reward(config.reward).fn(data.reward_params, rows.targets, y, n)
-    scores = scores.astype(jnp.float32)
     t = config.temperature
     old_logp, old_values = _outputs(policy, state.trainable.get("value"), tokens, roles, config, t)
     ref_logp, _ = _outputs(reference, None, tokens, roles, config, t)
@@ -334,7 +364,24 @@ def collect(state: RLHFState, hparams: HParams, reference: dict, data: PromptDat
     batch = Rollout(tokens=tokens, roles=roles, mask=mask, old_logp=old_logp, ref_logp=ref_logp,
                     advantages=jax.lax.stop_gradient(a), returns=returns, old_values=old_values,
                     scores=scores)
-    return state.replace(key=key), batch
+    return state.replace(key=key), batch, metrics
+
+
+def filtered(scores: jax.Array, how: str, key: jax.Array) -> jax.Array:
+    """Flat indices [M * kept] of the samples PF-PPO keeps from scores [M, G] (the module doc's
+    `rollout_filter`): the best first, then the worst or a uniformly drawn other sample."""
+    M, G = scores.shape
+    best = jnp.argmax(scores, -1)
+    if how == "best_of_n":
+        cols = best[:, None]
+    elif how == "best_worst":
+        cols = jnp.stack([best, jnp.argmin(scores, -1)], -1)
+    elif how == "best_random":
+        other = jax.random.randint(key, (M,), 0, G - 1)
+        cols = jnp.stack([best, other + (other >= best)], -1)
+    else:
+        raise ValueError(f"Unknown rollout_filter {how!r}.")
+    return (jnp.arange(M)[:, None] * G + cols).reshape(-1)
 
 
 def loss_fn(trainable: dict, hparams: HParams, reference: dict, batch: Rollout, *,
@@ -375,10 +422,11 @@ def loss_fn(trainable: dict, hparams: HParams, reference: dict, batch: Rollout, 
 def update_step(state: RLHFState, hparams: HParams, reference: dict, data: PromptData, *,
                 config: RLHFConfig) -> tuple[RLHFState, dict]:
     """One rollout batch, then `ppo_epochs` passes of `num_minibatches` Adam steps over it."""
-    state, batch = collect(state, hparams, reference, data, config=config)
+    state, batch, rollout_metrics = collect(state, hparams, reference, data, config=config)
     reference = jax.lax.stop_gradient(reference)
     opt = make_optimizer(hparams.lr, config.clip)  # lr is read from opt_state
-    B, mb = config.rollouts, config.rollouts // config.num_minibatches
+    B = config.trained_rollouts
+    mb = B // config.num_minibatches
     perm_key = jax.random.fold_in(state.key, 1)
 
     def step(carry, order):
@@ -399,7 +447,7 @@ def update_step(state: RLHFState, hparams: HParams, reference: dict, data: Promp
     (trainable, opt_state), metrics = jax.lax.scan(step, (state.trainable, state.opt_state),
                                                    orders)
     metrics = jax.tree.map(lambda x: x[-1], metrics)  # the last minibatch's
-    metrics.update({"train/reward": jnp.mean(batch.scores),
+    metrics.update({**rollout_metrics,
                     "train/kl": jnp.mean(jnp.sum(batch.old_logp - batch.ref_logp, -1)),
                     "train/response_len": jnp.mean(jnp.sum(batch.mask, -1))})
     return state.replace(trainable=trainable, opt_state=opt_state,
@@ -412,10 +460,11 @@ def evaluate_state(state: RLHFState, reference: dict, data: PromptData, *,
     key, k_pi, k_ref = jax.random.split(state.key, 3)
     policy = pref_recipe.merged_policy(state.trainable, reference, config)
     ev = data.eval
-    reward_fn = prompt_lib.get_reward(config.reward).fn
-    score = lambda y, n: reward_fn(data.reward_params, ev.targets, y, n).astype(jnp.float32)  # noqa: E731
-    y_pi, n_pi = sample(policy, config, ev, k_pi, temperature=1.0)
-    y_ref, n_ref = sample(reference, config, ev, k_ref, temperature=1.0)
+    def ev_score(y, n):
+        return score(config.true_reward or config.reward, data, ev, y, n, config)
+
+    y_pi, n_pi = sample(policy, config, data, ev, k_pi, temperature=1.0)
+    y_ref, n_ref = sample(reference, config, data, ev, k_ref, temperature=1.0)
     tokens, roles, mask = response_rows(ev, y_pi, n_pi)
     h, targets, _ = target_hidden(policy, config.model, tokens, roles,
                                   num_target=config.response_len)
@@ -424,15 +473,15 @@ def evaluate_state(state: RLHFState, reference: dict, data: PromptData, *,
     lp = sequence_logps(logits, targets, mask).sum
     lr, _ = _outputs(reference, None, tokens, roles, config, 1.0)
     entropy = -jnp.sum(jnp.sum(jnp.exp(logp_all) * logp_all, -1) * mask, -1)
-    r_pi, r_ref = score(y_pi, n_pi), score(y_ref, n_ref)
-    y_g, n_g = sample(policy, config, ev, k_pi, temperature=0.0)
+    r_pi, r_ref = ev_score(y_pi, n_pi), ev_score(y_ref, n_ref)
+    y_g, n_g = sample(policy, config, data, ev, k_pi, temperature=0.0)
     out = {"eval/reward": jnp.mean(r_pi), "eval/reference_reward": jnp.mean(r_ref),
            "eval/kl": jnp.mean(lp - lr.sum(-1)),
            "eval/win_rate": jnp.mean((r_pi > r_ref) + 0.5 * (r_pi == r_ref)),
-           "eval/entropy": jnp.mean(entropy), "eval/greedy_reward": jnp.mean(score(y_g, n_g))}
+           "eval/entropy": jnp.mean(entropy), "eval/greedy_reward": jnp.mean(ev_score(y_g, n_g))}
     if config.eval_samples > 1:
         def one(k):
-            return score(*sample(policy, config, ev, k, temperature=1.0))
+            return ev_score(*sample(policy, config, data, ev, k, temperature=1.0))
 
         more = jax.lax.map(one, jax.random.split(jax.random.fold_in(k_pi, 1),
                                                  config.eval_samples - 1))
@@ -443,7 +492,8 @@ def evaluate_state(state: RLHFState, reference: dict, data: PromptData, *,
 def check_data(config: RLHFConfig, data: PromptData) -> None:
     """Refuses (ValueError) prompt data that cannot run with this config, before compiling."""
     prompt_lib.check_prompt_data(data, response_len=config.response_len,
-                                 max_seq_len=config.model.max_seq_len)
+                                 max_seq_len=config.model.max_seq_len,
+                                 rewards=tuple({config.reward, config.true_reward or config.reward}))
     if config.token_reward == "rto" and data.token_model is None:
         raise ValueError("token_reward='rto' needs PromptData.token_model, the DPO-trained policy "
                          "whose log-ratio to the reference is RTO's token reward.")
@@ -452,11 +502,19 @@ def check_data(config: RLHFConfig, data: PromptData) -> None:
 def load_task(spec, config: RLHFConfig) -> tuple[dict, LlamaConfig, PromptData, dict]:
     """(reference, its LlamaConfig, PromptData, metadata) of the generated task `spec.task`
     (`lfx.pref.data.TaskSpec`) that `config.reward` scores; the `lfx.pref.main` hook."""
-    reward = prompt_lib.get_reward(config.reward)
+    name = config.true_reward or config.reward
+    reward = prompt_lib.get_reward(name)
     if reward.load is None:
-        raise ValueError(f"Reward {config.reward!r} has no task loader; build its PromptData "
-                         f"in code and call the recipe directly.")
+        raise ValueError(f"Reward {name!r} has no task loader; build its PromptData in code and "
+                         f"call the recipe directly (or name the task's own reward in "
+                         f"true_reward).")
     reference, model, data, meta = reward.load(spec.task, spec.eval_reward)
+    if spec.reward_model:
+        rm, rm_config = reward_model.load_reward_model(spec.reward_model)
+        if rm_config != model:
+            raise ValueError(f"reward_model {spec.reward_model!r} was not trained from this "
+                             f"task's model ({rm_config} != {model}).")
+        data = data.replace(reward_params={**data.reward_params, "reward_model": rm})
     if spec.token_model:
         token_model, token_config, _, _ = load_lm(spec.token_model)
         if token_config != model:

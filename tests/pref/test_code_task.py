@@ -60,7 +60,7 @@ def test_prompts_decode_back_to_the_problem_text(task):
             assert (row[:P - lengths[i]] == 0).all() and row[P - lengths[i]] == 1  # pad, <bos>
             assert ct.detokenize(row) == p.prompt
             assert p.prompt.endswith("; def f ( x ) :")
-    assert int(data.reward_params["task_id"]) == meta["task_id"] in ct.TABLES
+    assert int(data.reward_params["code"]["task_id"]) == meta["task_id"] in ct.TABLES
 
 
 def test_reference_bodies_pass_their_hidden_tests_and_wrong_ones_fail(task):
@@ -81,48 +81,50 @@ def _hand_made(task):
     responses, lengths = ct.encode_responses(bodies, 12)
     fraction = np.array([r.fraction for r in run_batch([ct.program(b) for b in bodies],
                                                        [p.tests] * len(bodies))], np.float32)
-    targets = {"problem": jnp.zeros((len(bodies),), jnp.int32)}
-    return data.reward_params, targets, jnp.asarray(responses), jnp.asarray(lengths), fraction
+    rows = data.eval.rows(jnp.zeros((len(bodies),), jnp.int32))
+    rows = rows.replace(targets={"problem": jnp.zeros((len(bodies),), jnp.int32)})
+    return (data.reward_params["code"], rows, jnp.asarray(responses), jnp.asarray(lengths),
+            fraction)
 
 
 def test_the_reward_runs_the_sandbox_under_jit(task):
-    params, targets, responses, lengths, fraction = _hand_made(task)
+    params, rows, responses, lengths, fraction = _hand_made(task)
     ct.clear_cache()
-    r = np.asarray(jax.jit(ct.code_reward)(params, targets, responses, lengths))
+    r = np.asarray(jax.jit(ct.code_reward)(params, rows, responses, lengths))
     np.testing.assert_array_equal(r, (fraction == 1).astype(np.float32))
     np.testing.assert_array_equal(r[[0, 1, 3, 4, 5]], [1, 0, 0, 0, 1])  # ok, syntax x2, recursion
-    rf = jax.jit(ct.code_fraction_reward)(params, targets, responses, lengths)
+    rf = jax.jit(ct.code_fraction_reward)(params, rows, responses, lengths)
     np.testing.assert_allclose(rf, fraction)
     assert rf.dtype == jnp.float32 and rf[1] == 0
     # eos and padding after lengths[b] are ignored; a long tail would not parse
     padded = responses.at[0, lengths[0]:].set(ct.encode("return")[0])
-    np.testing.assert_array_equal(jax.jit(ct.code_reward)(params, targets, padded, lengths), r)
+    np.testing.assert_array_equal(jax.jit(ct.code_reward)(params, rows, padded, lengths), r)
     assert REWARDS["code"].fn is ct.code_reward
     assert REWARDS["code_fraction"].fn is ct.code_fraction_reward
 
 
 def test_the_reward_under_vmap_calls_the_host_once_per_row(task, monkeypatch):
-    params, targets, responses, lengths, _ = _hand_made(task)
-    flat = ct.code_reward(params, targets, responses, lengths)
+    params, rows, responses, lengths, _ = _hand_made(task)
+    flat = ct.code_reward(params, rows, responses, lengths)
     calls, host = [], ct.score_responses
     monkeypatch.setattr(ct, "score_responses", lambda *a, **k: calls.append(1) or host(*a, **k))
     G = 2
     stack = lambda a: jnp.stack([a, a[::-1]])  # noqa: E731
-    f = jax.jit(jax.vmap(lambda t, y, n: ct.code_reward(params, t, y, n) * 2.0))
-    out = f(jax.tree.map(stack, targets), stack(responses), stack(lengths))
+    f = jax.jit(jax.vmap(lambda t, y, n: ct.code_reward(params, t, y, n) * 2.0))  # t: rows
+    out = f(jax.tree.map(stack, rows), stack(responses), stack(lengths))
     assert out.shape == (G, responses.shape[0])
     np.testing.assert_array_equal(out, 2.0 * jnp.stack([flat, flat[::-1]]))
     assert len(calls) == G
 
 
 def test_bad_arguments_are_refused(task):
-    params, targets, responses, lengths, _ = _hand_made(task)
+    params, rows, responses, lengths, _ = _hand_made(task)
     with pytest.raises(ValueError, match="No tests table"):
-        ct.code_reward({"task_id": jnp.int32(12345)}, targets, responses, lengths)
+        ct.code_reward({"task_id": jnp.int32(12345)}, rows, responses, lengths)
     with pytest.raises(ValueError, match="No tests table"):
         ct.score_responses(12345, np.zeros(1), np.zeros((1, 2)), np.zeros(1), fraction=False)
     with pytest.raises(ValueError, match=r"responses \[B, K\]"):
-        ct.code_reward(params, targets, responses[0], lengths)
+        ct.code_reward(params, rows, responses[0], lengths)
     with pytest.raises(ValueError, match="Problem indices"):
         ct.score_responses(int(params["task_id"]), np.array([10**6]), responses[:1], lengths[:1],
                            fraction=False)

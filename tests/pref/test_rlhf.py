@@ -8,7 +8,7 @@ import pytest
 from lfx.lm.llama import forward
 from lfx.pref import lexicon as lx
 from lfx.pref import rlhf
-from lfx.pref.prompts import PromptSet
+from lfx.pref.prompts import PromptSet, response_rows
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def _perturbed(params, scale, seed):
 def test_response_rows_score_the_eos_of_a_response_that_stopped():
     prompts = PromptSet(jnp.array([[0, 7, 8], [5, 6, 7]]), jnp.array([2, 3]))
     y = jnp.array([[9, 9, 0, 0], [4, 4, 4, 4]])
-    tokens, roles, mask = rlhf.response_rows(prompts, y, jnp.array([2, 4]))
+    tokens, roles, mask = response_rows(prompts, y, jnp.array([2, 4]))
     np.testing.assert_array_equal(tokens, [[0, 7, 8, 9, 9, 2, 0], [5, 6, 7, 4, 4, 4, 4]])
     np.testing.assert_array_equal(roles, [[0, 1, 1, 2, 2, 2, 0], [1, 1, 1, 2, 2, 2, 2]])
     np.testing.assert_array_equal(mask, [[1, 1, 1, 0], [1, 1, 1, 1]])
@@ -43,7 +43,7 @@ def test_response_rows_score_the_eos_of_a_response_that_stopped():
 @pytest.mark.parametrize("estimator", rlhf.ESTIMATORS)
 def test_zero_reward_and_zero_kl_leave_the_policy_unchanged(prompt_task, estimator):
     params, model, data = prompt_task
-    data = data.replace(reward_params=data.reward_params * 0)
+    data = data.replace(reward_params={"lexicon": data.reward_params["lexicon"] * 0})
     recipe = rlhf.make_train(_config(model, estimator))
     state, m = jax.jit(recipe.train)(jax.random.key(0), rlhf.HParams(kl_coef=0.0), params, data)
     assert float(m["train/grad_norm"][0]) == 0.0
@@ -88,7 +88,7 @@ def test_loss_matches_numpy_after_the_policy_moved(prompt_task, estimator):
     if estimator == "ppo":  # a non-zero value head, so the value loss and its clip are exercised
         state = state.replace(trainable={**state.trainable, "value": {
             "w": 0.3 * jax.random.normal(jax.random.key(2), (model.dim,)), "b": jnp.float32(0.1)}})
-    _, batch = rlhf.collect(state, hp, params, data, config=config)
+    _, batch, _ = rlhf.collect(state, hp, params, data, config=config)
     moved = {**state.trainable, "policy": _perturbed(params, 0.02, 3)}
     if estimator == "ppo":
         moved["value"] = jax.tree.map(lambda v: v + 0.05, moved["value"])
@@ -107,11 +107,12 @@ def test_rto_token_reward_is_beta_times_the_dpo_log_ratio(prompt_task):
     advantages are its reward-to-go."""
     params, model, data = prompt_task
     dpo = _perturbed(params, 0.05, 7)
-    data = data.replace(reward_params=data.reward_params * 0, token_model=dpo)
+    data = data.replace(reward_params={"lexicon": data.reward_params["lexicon"] * 0},
+                        token_model=dpo)
     config = _config(model, "ppo", token_reward="rto", whiten_advantages=False)
     hp = rlhf.HParams(kl_coef=0.0, gamma=1.0, gae_lambda=1.0, rto_beta=0.3, rto_clip=1e3)
     state = rlhf.make_train(config).init(jax.random.key(0), hp, params, data)
-    _, batch = rlhf.collect(state, hp, params, data, config=config)
+    _, batch, _ = rlhf.collect(state, hp, params, data, config=config)
     K = config.response_len
 
     def token_logp(p):
@@ -168,8 +169,40 @@ def test_bad_config_is_refused(prompt_task):
     recipe = rlhf.make_train(rlhf.RLHFConfig(model=model, estimator="ppo", token_reward="rto"))
     with pytest.raises(ValueError, match="token_model"):
         recipe.init(jax.random.key(0), rlhf.HParams(), None, data)
+    with pytest.raises(ValueError, match="no entry for reward 'lexicon'"):
+        rlhf.check_data(rlhf.RLHFConfig(model=model), data.replace(reward_params={}))
     with pytest.raises(ValueError, match="kl_coef"):
         rlhf.HParams(kl_coef=-1.0).validate()
     bad = data.replace(train=data.train.replace(lengths=data.train.lengths[:3]))
     with pytest.raises(ValueError, match="lengths"):
         rlhf.check_data(rlhf.RLHFConfig(model=model), bad)
+
+
+def test_pf_ppo_filters_keep_the_best_and_the_worst_or_another():
+    scores = jnp.array([[0.1, 0.9, -0.3, 0.2], [5.0, 1.0, 2.0, 3.0]])
+    np.testing.assert_array_equal(rlhf.filtered(scores, "best_worst", jax.random.key(0)),
+                                  [1, 2, 4, 5])
+    np.testing.assert_array_equal(rlhf.filtered(scores, "best_of_n", jax.random.key(0)), [1, 4])
+    picks = np.stack([np.asarray(rlhf.filtered(scores, "best_random", jax.random.key(s)))
+                      for s in range(200)])
+    assert (picks[:, 0] == 1).all() and (picks[:, 2] == 4).all()
+    assert set(picks[:, 1]) == {0, 2, 3} and set(picks[:, 3]) == {5, 6, 7}  # never the best
+
+
+def test_reward_model_reward_reads_each_rows_last_token(prompt_task):
+    """A response that stopped early is scored at its eos, wherever its row's padding ends: the
+    same prompt + response scores alike with and without trailing columns."""
+    from lfx.pref import reward_model as rm
+
+    params, model, _ = prompt_task
+    head = jax.random.normal(jax.random.key(0), (model.dim,))
+    p = {"lm": params, "head": head}
+    prompts = PromptSet(jnp.array([[0, 7, 8], [5, 6, 7]]), jnp.array([2, 3]))
+    n = jnp.array([1, 2])  # both stopped (eos) before K
+    short = rm.reward_model_reward(p, prompts, jnp.array([[9, 0, 0], [4, 4, 0]]), n, model)
+    long = rm.reward_model_reward(p, prompts, jnp.array([[9, 0, 0, 0, 0], [4, 4, 0, 0, 0]]), n,
+                                  model)
+    np.testing.assert_allclose(short, long, rtol=1e-5)
+    tokens, roles, _ = response_rows(prompts, jnp.array([[9, 0, 0], [4, 4, 0]]), n)
+    np.testing.assert_allclose(short, rm.score(p, model, tokens, roles), rtol=1e-6)
+    assert abs(float(short[0] - short[1])) > 1e-4
