@@ -32,7 +32,7 @@ import socket
 import sys
 from typing import Any
 
-RESULT_FILES = ("metrics.jsonl", "metrics.csv", "summary.json", "results.jsonl")
+RESULT_FILES = ("metrics.jsonl", "metrics.csv", "summary.json", "results.jsonl", "task.json")
 
 
 class WorkdirError(ValueError):

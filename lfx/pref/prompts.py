@@ -105,7 +105,8 @@ def _import_tasks() -> None:
         importlib.import_module(module)
 
 
-TASK_MODULES = ["lfx.pref.lexicon", "lfx.pref.code_task", "lfx.pref.reward_model"]
+TASK_MODULES = ["lfx.pref.lexicon", "lfx.pref.arithmetic", "lfx.pref.code_task",
+                "lfx.pref.reward_model"]
 
 
 def response_rows(prompts: PromptSet, responses: jax.Array, lengths: jax.Array

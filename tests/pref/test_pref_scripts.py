@@ -30,6 +30,9 @@ def test_task_then_dpo_and_rloo_resume_exactly_and_never_overwrite(tmp_path):
     _run(tmp_path, "pref_task.py", tiny, "--workdir=task")
     _run(tmp_path, "pref_task.py", tiny, "--workdir=task2")
     assert _digest(tmp_path / "task" / "pairs.npz") == _digest(tmp_path / "task2" / "pairs.npz")
+    before = _digest(tmp_path / "task" / "pairs.npz")
+    p = _run(tmp_path, "pref_task.py", tiny, "--workdir=task", check=False)  # never overwritten
+    assert p.returncode != 0 and _digest(tmp_path / "task" / "pairs.npz") == before
     dpo = ["--config=" + os.path.join(ROOT, "experiments/configs/pref.py:dpo_tiny"),
            "--config.task=task"]
     _run(tmp_path, "pref.py", *dpo, "--workdir=whole")
