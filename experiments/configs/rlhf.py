@@ -14,7 +14,10 @@ responses per update, full fine-tuning, lr 1e-3, an evaluation every 50 updates,
              reward_model.npz of experiments/pref_reward_model.py>), evaluated on the true reward.
   pf_ppo_bw, pf_ppo_br, pf_ppo_bon   ppo_rm with PF-PPO's filtration of each prompt's 4 samples:
              best + worst, best + random, best only (the update trains on 32, 32, 16 of the 64).
-  *_tiny     test size on datasets/pref/lexicon_tiny.
+  grpo_arithmetic   RLVR: GRPO on the arithmetic task (experiments/rlhf_task.py; exact-match
+             verifier), 200 updates of 16 prompts x 8 samples, responses of <= 8 tokens, beta 0.04
+             (DeepSeekMath's), 8 evaluation samples per held-out prompt (eval/pass@n = pass@8).
+  *_tiny     test size on datasets/pref/lexicon_tiny (datasets/rlhf/arithmetic_tiny).
 """
 
 import dataclasses
@@ -42,11 +45,18 @@ def _tiny(config):
     return dataclasses.replace(config, num_updates=20, prompts_per_update=4, eval_every=10)
 
 
+ARITHMETIC = dataclasses.replace(BASE, reward="arithmetic", num_updates=200, samples_per_prompt=8,
+                                 response_len=8, eval_samples=8)
 VARIANTS = {name: (lambda c=c: to_configdict(c, TaskSpec(), RUN, hparams=HParams()))
             for name, c in CONFIGS.items()}
 VARIANTS.update({f"{name}_tiny": (lambda c=c: to_configdict(
     _tiny(c), TaskSpec(task="datasets/pref/lexicon_tiny"), TINY_RUN, hparams=HParams()))
     for name, c in CONFIGS.items()})
+VARIANTS["grpo_arithmetic"] = lambda: to_configdict(
+    ARITHMETIC, TaskSpec(task="datasets/rlhf/arithmetic"), RUN, hparams=HParams(kl_coef=0.04))
+VARIANTS["grpo_arithmetic_tiny"] = lambda: to_configdict(
+    dataclasses.replace(_tiny(ARITHMETIC), eval_samples=2),
+    TaskSpec(task="datasets/rlhf/arithmetic_tiny"), TINY_RUN, hparams=HParams(kl_coef=0.04))
 
 
 def get_config(variant: str = "grpo"):

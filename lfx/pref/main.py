@@ -91,8 +91,12 @@ def main_for(module: ModuleType, name: str, flags_obj) -> None:
     init, run = recipe_functions(pref, keys, stack_hparams(settings), reference, data)
     size = (f"{data.num_pairs} pairs" if hasattr(data, "num_pairs")
             else f"{data.train.num_prompts} prompts")
+    scored_by = (getattr(static, "true_reward", "") or getattr(static, "reward", "")
+                 or spec.eval_reward)
+    if scored_by == "lexicon":
+        scored_by = spec.eval_reward  # task (a)'s lexicon weights: lexicon, intensity or subset
     print(f"{label} on {spec.task} ({size}, eval reward "
-          f"{spec.eval_reward!r}): {len(settings)} setting(s) x {run_cfg.num_seeds} seeds, "
+          f"{scored_by!r}): {len(settings)} setting(s) x {run_cfg.num_seeds} seeds, "
           f"{static.num_updates} updates.", flush=True)
     with wd:
         try:
@@ -137,7 +141,7 @@ def main_for(module: ModuleType, name: str, flags_obj) -> None:
                                        "command": " ".join(["python", *sys.argv])})
         if wd.primary and curves:
             plot_learning_curves(curves, wd.file("learning_curve.png"), xlabel="updates",
-                                 ylabel=f"reward ({spec.eval_reward})",
+                                 ylabel=f"reward ({scored_by})",
                                  title=f"{label}: reward of pi (mean +- std over seeds)")
             plot_frontier(frontier, wd.file("frontier.png"),
                           title=f"{label}: reward vs KL at each evaluation")
