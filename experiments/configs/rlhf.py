@@ -17,6 +17,9 @@ responses per update, full fine-tuning, lr 1e-3, an evaluation every 50 updates,
   grpo_arithmetic   RLVR: GRPO on the arithmetic task (experiments/rlhf_task.py; exact-match
              verifier), 200 updates of 16 prompts x 8 samples, responses of <= 8 tokens, beta 0.04
              (DeepSeekMath's), 8 evaluation samples per held-out prompt (eval/pass@n = pass@8).
+  sft_sharpening_arithmetic   SFT-sharpening: each update, the best of 8 samples of pi_ref by
+             log pi_ref(y | x) for 16 prompts, imitated (next-token NLL); evaluated by the verifier.
+  rlhf_sharpening_arithmetic  RLHF-sharpening: GRPO on r = log pi_ref(y | x), beta 0.04.
   *_tiny     test size on datasets/pref/lexicon_tiny (datasets/rlhf/arithmetic_tiny).
 """
 
@@ -54,6 +57,13 @@ VARIANTS.update({f"{name}_tiny": (lambda c=c: to_configdict(
     for name, c in CONFIGS.items()})
 VARIANTS["grpo_arithmetic"] = lambda: to_configdict(
     ARITHMETIC, TaskSpec(task="datasets/rlhf/arithmetic"), RUN, hparams=HParams(kl_coef=0.04))
+SHARPEN = dataclasses.replace(ARITHMETIC, reward="reference_likelihood", true_reward="arithmetic")
+VARIANTS["sft_sharpening_arithmetic"] = lambda: to_configdict(
+    dataclasses.replace(SHARPEN, estimator="sft", rollout_filter="best_of_n",
+                        sample_from_reference=True),
+    TaskSpec(task="datasets/rlhf/arithmetic"), RUN, hparams=HParams())
+VARIANTS["rlhf_sharpening_arithmetic"] = lambda: to_configdict(
+    SHARPEN, TaskSpec(task="datasets/rlhf/arithmetic"), RUN, hparams=HParams(kl_coef=0.04))
 VARIANTS["grpo_arithmetic_tiny"] = lambda: to_configdict(
     dataclasses.replace(_tiny(ARITHMETIC), eval_samples=2),
     TaskSpec(task="datasets/rlhf/arithmetic_tiny"), TINY_RUN, hparams=HParams(kl_coef=0.04))

@@ -23,6 +23,15 @@ with the estimator `config.estimator`:
             - log pi_ref(y_i)), A_i = R_i - mean_{j != i} R_j, the ratio taken on the whole sequence,
             ratio_i = pi(y_i | x) / pi_old(y_i | x).
 
+    "sft"   (RAFT / rejection-sampling fine-tuning) no advantage: the next-token NLL of the kept
+            samples, -token_mean(log pi(y_t | ...)), with `rollout_filter="best_of_n"`.
+
+Sharpening (Huang et al. 2024, "Self-Improvement in Language Models: The Sharpening Mechanism",
+arXiv:2412.01951) uses the base model as its own verifier, reward "reference_likelihood"
+r(x, y) = log pi_ref(y | x): SFT-sharpening is "sft" on the best of G samples of pi_ref
+(`sample_from_reference=True`: the amortised best-of-N), RLHF-sharpening any estimator on that
+reward with its KL penalty.
+
 The reward may be a learned proxy (reward "reward_model", `lfx.pref.reward_model`'s EXRM) while
 evaluation reports the task's true reward (`true_reward`); PF-PPO's policy filtration (Shen et al.
 2024, "Policy Filtration in RLHF to Fine-Tune LLM for Code Generation", arXiv:2409.06957) then
@@ -79,10 +88,12 @@ from lfx.pref.prompts import EOS_ID, PromptData, PromptSet, response_rows
 from lfx.pref.sequence import sequence_logps
 from lfx.rl import loop
 
-ESTIMATORS = ("ppo", "grpo", "rloo")
+ESTIMATORS = ("ppo", "grpo", "rloo", "sft")
+MODEL_REWARDS = ("reference_likelihood",)  # computed from the reference's log-probs (sharpening)
 TOKEN_REWARDS = ("none", "rto")
 FILTERS = {"none": 0, "best_of_n": 1, "best_random": 2, "best_worst": 2}  # samples kept (0: all)
-DEFAULT_AGGREGATION = {"ppo": "token_mean", "grpo": "sequence_mean", "rloo": "sequence_sum"}
+DEFAULT_AGGREGATION = {"ppo": "token_mean", "grpo": "sequence_mean", "rloo": "sequence_sum",
+                       "sft": "token_mean"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +118,8 @@ class RLHFConfig:
       `advantages.AGGREGATIONS` name (PPO and GRPO; RLOO's ratio is per sequence).
     whiten_advantages: PPO's advantage whitening over the batch (TRL: always).
     token_reward: "none" or "rto" (PPO only; needs `PromptData.token_model`).
+    sample_from_reference: sample the rollouts from pi_ref instead of the policy ("sft" only:
+      SFT-sharpening's fixed best-of-N data).
     eval_samples: n samples per evaluation prompt for eval/pass@n (1: no pass@n).
     """
 
@@ -125,6 +138,7 @@ class RLHFConfig:
     aggregation: str = ""
     whiten_advantages: bool = True
     token_reward: str = "none"
+    sample_from_reference: bool = False
     lora_rank: int = 0
     lora_targets: tuple[str, ...] = ("wq", "wv")
     lora_scale: float = 1.0
@@ -143,7 +157,11 @@ class RLHFConfig:
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"Unknown {name}.estimator {self.estimator!r}; choose from "
                              f"{ESTIMATORS}.")
-        prompt_lib.get_reward(self.reward)
+        if self.reward not in MODEL_REWARDS:
+            prompt_lib.get_reward(self.reward)
+        elif not self.true_reward:
+            raise ValueError(f"{name}.reward={self.reward!r} is the models' own likelihood: name "
+                             f"the task's reward in true_reward (what evaluation reports).")
         if self.true_reward:
             prompt_lib.get_reward(self.true_reward)
         if self.rollout_filter not in FILTERS:
@@ -178,6 +196,12 @@ class RLHFConfig:
         if self.token_reward not in TOKEN_REWARDS:
             raise ValueError(f"Unknown {name}.token_reward {self.token_reward!r}; choose from "
                              f"{TOKEN_REWARDS}.")
+        if self.sample_from_reference and self.estimator != "sft":
+            raise ValueError(f"{name}.sample_from_reference needs estimator='sft' (the other "
+                             f"estimators' ratios are on-policy).")
+        if self.estimator == "sft" and self.rollout_filter == "none":
+            raise ValueError(f"{name}.estimator='sft' imitates filtered samples: set "
+                             f"rollout_filter (e.g. 'best_of_n').")
         if self.token_reward == "rto" and self.estimator != "ppo":
             raise ValueError(f"{name}.token_reward='rto' needs estimator='ppo' (RTO's token "
                              f"rewards are credited per token by GAE).")
@@ -298,6 +322,9 @@ def _outputs(params: dict, value_head: dict | None, tokens, roles, config: RLHFC
 def score(name: str, data: PromptData, rows: PromptSet, responses: jax.Array,
           lengths: jax.Array, config: RLHFConfig) -> jax.Array:
     """The reward `name` of responses [B, K] to `rows` [B]: float32 [B] (`lfx.pref.prompts`)."""
+    if name in MODEL_REWARDS:
+        raise ValueError(f"Reward {name!r} is computed from the models' log-probs inside the "
+                         f"update; it cannot score an evaluation (set true_reward).")
     fn = prompt_lib.get_reward(name).fn
     return fn(data.reward_params[name], rows, responses, lengths, config.model).astype(jnp.float32)
 
@@ -327,8 +354,13 @@ def collect(state: RLHFState, hparams: HParams, reference: dict, data: PromptDat
     idx = jax.random.randint(k_idx, (M,), 0, data.train.num_prompts)
     rows = data.train.rows(jnp.repeat(idx, G))
     policy = jax.lax.stop_gradient(pref_recipe.merged_policy(state.trainable, reference, config))
-    y, n = sample(policy, config, data, rows, k_sample, temperature=config.temperature)
-    scores = score(config.reward, data, rows, y, n, config)
+    sampler = reference if config.sample_from_reference else policy
+    y, n = sample(sampler, config, data, rows, k_sample, temperature=config.temperature)
+    if config.reward == "reference_likelihood":  # log pi_ref(y | x), at temperature 1
+        tokens, roles, _ = response_rows(rows, y, n)
+        scores = _outputs(reference, None, tokens, roles, config, 1.0)[0].sum(-1)
+    else:
+        scores = score(config.reward, data, rows, y, n, config)
     metrics = {"train/reward": jnp.mean(scores)}
     if config.true_reward:
         metrics["train/true_reward"] = jnp.mean(score(config.true_reward, data, rows, y, n,
@@ -356,6 +388,8 @@ def collect(state: RLHFState, hparams: HParams, reference: dict, data: PromptDat
     elif config.estimator == "grpo":
         a = adv.group_relative_advantages(scores.reshape(M, G)).reshape(-1)[:, None] * mask
         returns, old_values = zeros, zeros
+    elif config.estimator == "sft":
+        a, returns, old_values = zeros, zeros, zeros
     else:  # rloo
         kl = jnp.sum(old_logp - ref_logp, -1)
         a = adv.leave_one_out_advantages((scores - hparams.kl_coef * kl).reshape(M, G))
@@ -393,7 +427,10 @@ def loss_fn(trainable: dict, hparams: HParams, reference: dict, batch: Rollout, 
     m, A, eps = batch.mask, batch.advantages, hparams.clip_eps
     log_ratio = (logp - batch.old_logp) * m
     metrics = {}
-    if config.estimator == "rloo":
+    if config.estimator == "sft":
+        loss = adv.aggregate(-logp, m, config.loss_aggregation)
+        clipped = jnp.float32(0.0)
+    elif config.estimator == "rloo":
         ratio = jnp.exp(log_ratio.sum(-1))
         A_seq = A[:, 0]
         pg = jnp.maximum(-A_seq * ratio, -A_seq * jnp.clip(ratio, 1 - eps, 1 + eps))
@@ -493,7 +530,8 @@ def check_data(config: RLHFConfig, data: PromptData) -> None:
     """Refuses (ValueError) prompt data that cannot run with this config, before compiling."""
     prompt_lib.check_prompt_data(data, response_len=config.response_len,
                                  max_seq_len=config.model.max_seq_len,
-                                 rewards=tuple({config.reward, config.true_reward or config.reward}))
+                                 rewards=tuple({config.reward, config.true_reward or config.reward}
+                                               - set(MODEL_REWARDS)))
     if config.token_reward == "rto" and data.token_model is None:
         raise ValueError("token_reward='rto' needs PromptData.token_model, the DPO-trained policy "
                          "whose log-ratio to the reference is RTO's token reward.")

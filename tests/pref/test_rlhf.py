@@ -206,3 +206,27 @@ def test_reward_model_reward_reads_each_rows_last_token(prompt_task):
     tokens, roles, _ = response_rows(prompts, jnp.array([[9, 0, 0], [4, 4, 0]]), n)
     np.testing.assert_allclose(short, rm.score(p, model, tokens, roles), rtol=1e-6)
     assert abs(float(short[0] - short[1])) > 1e-4
+
+
+def test_sft_sharpening_imitates_the_references_most_likely_sample(prompt_task):
+    """reward "reference_likelihood" + best_of_n keeps, of each prompt's samples from pi_ref, the
+    one with the largest log pi_ref(y | x) (recomputed here by a plain forward), and the "sft"
+    loss is its next-token NLL."""
+    params, model, data = prompt_task
+    config = _config(model, "sft", reward="reference_likelihood", true_reward="lexicon",
+                     rollout_filter="best_of_n", sample_from_reference=True)
+    hp = rlhf.HParams()
+    state = rlhf.make_train(config).init(jax.random.key(0), hp, params, data)
+    key, k_idx, k_sample = jax.random.split(state.key, 3)
+    idx = jnp.repeat(jax.random.randint(k_idx, (4,), 0, data.train.num_prompts), 4)
+    rows = data.train.rows(idx)
+    y, n = rlhf.sample(params, config, data, rows, k_sample, temperature=1.0)
+    tokens, roles, _ = response_rows(rows, y, n)
+    logp = np.asarray(rlhf._outputs(params, None, tokens, roles, config, 1.0)[0].sum(-1))
+    best = logp.reshape(4, 4).argmax(1) + 4 * np.arange(4)
+    _, batch, _ = rlhf.collect(state, hp, params, data, config=config)
+    np.testing.assert_array_equal(batch.tokens, np.asarray(tokens)[best])
+    np.testing.assert_allclose(batch.scores, logp[best], rtol=1e-5)
+    loss, _ = rlhf.loss_fn(state.trainable, hp, params, batch, config=config)
+    np.testing.assert_allclose(float(loss), -np.sum(logp[best]) / np.asarray(batch.mask).sum(),
+                               rtol=1e-5)
