@@ -40,6 +40,33 @@ class TokenFSM:
     final: jax.Array
 
 
+def fsm_allowed(fsm: TokenFSM, tokens: jax.Array) -> jax.Array:
+    """Which tokens the automaton allows at each step of generated responses.
+
+    allowed[b, t, v] = transitions[s_bt, v] >= 0, where s_b0 = start and s_b,t+1 =
+    transitions[s_bt, tokens[b, t]] (a token with no transition -- eos, padding -- leaves the
+    state as it is). The constrained sampler of `generate` draws token t from
+    softmax(logits masked to allowed[b, t]): the log-probabilities of that policy are those of
+    the masked logits (`lfx.pref.rlhf`).
+
+    Args:
+      fsm: a `TokenFSM` over the vocabulary (transitions [S, V]).
+      tokens: int32 [B, K], the responses (the tokens after the prompt).
+    Returns:
+      bool [B, K, V].
+    """
+    trans = jnp.asarray(fsm.transitions, jnp.int32)
+    B = tokens.shape[0]
+
+    def step(state, tok):
+        nxt = trans[state, tok]
+        return jnp.where(nxt >= 0, nxt, state), trans[state] >= 0
+
+    start = jnp.broadcast_to(jnp.asarray(fsm.start, jnp.int32), (B,))
+    _, allowed = jax.lax.scan(step, start, jnp.asarray(tokens, jnp.int32).T)
+    return jnp.swapaxes(allowed, 0, 1)
+
+
 def _bucket(n: int, bucket: int) -> int:
     return max(bucket, -(-n // bucket) * bucket)
 

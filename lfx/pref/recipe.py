@@ -55,7 +55,13 @@ from lfx.lm.train import TARGET, make_optimizer, target_hidden, target_logits
 from lfx.pref import lexicon, losses
 from lfx.pref.data import PreferenceData
 from lfx.pref.objectives import OBJECTIVES, PairBatch
-from lfx.pref.sequence import SequenceLogps, response_logps, sequence_logps, token_kl
+from lfx.pref.sequence import (
+    SequenceLogps,
+    constrained_logits,
+    response_logps,
+    sequence_logps,
+    token_kl,
+)
 from lfx.rl import loop
 
 SMOOTHING = ("in [0, 0.5)", lambda v: (v >= 0) & (v < 0.5))
@@ -327,11 +333,19 @@ def evaluate_state(state: PrefState, reference: dict, data: PreferenceData, *,
     y_ref = lexicon.sample_responses(reference, config.model, prompts, k_ref,
                                      length=config.response_len)
     tokens, roles = _eval_rows(prompts, y_pi)
-    logits, targets, mask = target_logits(policy, config.model, tokens, roles,
-                                          num_target=config.response_len)
-    kl = sequence_logps(logits, targets, mask).sum - response_logps_of(reference, tokens, roles, config).sum
+    fsm = lexicon.response_fsm(config.model.vocab_size)
+
+    def logits_of(params):  # of the FSM-constrained sampler (`sequence.constrained_logits`)
+        logits, targets, mask = target_logits(params, config.model, tokens, roles,
+                                              num_target=config.response_len)
+        return constrained_logits(logits, fsm, targets, mask), targets, mask
+
+    logits, targets, mask = logits_of(policy)
+    ref_logits, _, _ = logits_of(reference)
+    kl = sequence_logps(logits, targets, mask).sum - sequence_logps(ref_logits, targets, mask).sum
     logp = jax.nn.log_softmax(logits, axis=-1)
-    entropy = -jnp.sum(jnp.sum(jnp.exp(logp) * logp, axis=-1) * mask, axis=-1)
+    p_logp = jnp.where(jnp.isfinite(logp), jnp.exp(logp) * logp, 0.0)
+    entropy = -jnp.sum(jnp.sum(p_logp, axis=-1) * mask, axis=-1)
     r_pi = lexicon.reward(data.reward_weights, y_pi)
     r_ref = lexicon.reward(data.reward_weights, y_ref)
     win = jnp.mean((r_pi > r_ref) + 0.5 * (r_pi == r_ref))

@@ -85,7 +85,7 @@ from lfx.pref import prompts as prompt_lib
 from lfx.pref import recipe as pref_recipe
 from lfx.pref import reward_model
 from lfx.pref.prompts import EOS_ID, PromptData, PromptSet, response_rows
-from lfx.pref.sequence import sequence_logps
+from lfx.pref.sequence import constrained_logits, sequence_logps
 from lfx.rl import loop
 
 ESTIMATORS = ("ppo", "grpo", "rloo", "sft")
@@ -306,11 +306,13 @@ def sample(params: dict, config: RLHFConfig, data: PromptData, prompts: PromptSe
 
 
 def _outputs(params: dict, value_head: dict | None, tokens, roles, config: RLHFConfig,
-             temperature: float):
-    """Per-token log-probs [B, K] (tempered) and PPO's values [B, K] (or None)."""
+             temperature: float, fsm=None):
+    """Per-token log-probs [B, K] (tempered, of the FSM-constrained distribution) and PPO's
+    values [B, K] (or None)."""
     h, targets, mask = target_hidden(params, config.model, tokens, roles,
                                      num_target=config.response_len)
-    logits = output_logits(params, config.model, h) / temperature
+    logits = constrained_logits(output_logits(params, config.model, h) / temperature, fsm,
+                                targets, mask)
     logp = sequence_logps(logits, targets, mask).token
     values = None
     if value_head is not None:
@@ -358,7 +360,7 @@ def collect(state: RLHFState, hparams: HParams, reference: dict, data: PromptDat
     y, n = sample(sampler, config, data, rows, k_sample, temperature=config.temperature)
     if config.reward == "reference_likelihood":  # log pi_ref(y | x), at temperature 1
         tokens, roles, _ = response_rows(rows, y, n)
-        scores = _outputs(reference, None, tokens, roles, config, 1.0)[0].sum(-1)
+        scores = _outputs(reference, None, tokens, roles, config, 1.0, data.fsm)[0].sum(-1)
     else:
         scores = score(config.reward, data, rows, y, n, config)
     metrics = {"train/reward": jnp.mean(scores)}
@@ -371,14 +373,15 @@ def collect(state: RLHFState, hparams: HParams, reference: dict, data: PromptDat
         G = config.kept_per_prompt
     tokens, roles, mask = response_rows(rows, y, n)
     t = config.temperature
-    old_logp, old_values = _outputs(policy, state.trainable.get("value"), tokens, roles, config, t)
-    ref_logp, _ = _outputs(reference, None, tokens, roles, config, t)
+    old_logp, old_values = _outputs(policy, state.trainable.get("value"), tokens, roles, config, t,
+                                    data.fsm)
+    ref_logp, _ = _outputs(reference, None, tokens, roles, config, t, data.fsm)
     zeros = jnp.zeros_like(old_logp)
     if config.estimator == "ppo":
         old_values = jax.lax.stop_gradient(old_values)
         rewards = adv.kl_penalised_token_rewards(scores, old_logp, ref_logp, mask, hparams.kl_coef)
         if config.token_reward == "rto":
-            dpo_logp, _ = _outputs(data.token_model, None, tokens, roles, config, t)
+            dpo_logp, _ = _outputs(data.token_model, None, tokens, roles, config, t, data.fsm)
             rewards = rewards + adv.rto_token_rewards(dpo_logp, ref_logp, mask,
                                                       beta=hparams.rto_beta, clip=hparams.rto_clip)
         a, returns = adv.token_gae(rewards, old_values, mask, gamma=hparams.gamma,
@@ -418,12 +421,13 @@ def filtered(scores: jax.Array, how: str, key: jax.Array) -> jax.Array:
     return (jnp.arange(M)[:, None] * G + cols).reshape(-1)
 
 
-def loss_fn(trainable: dict, hparams: HParams, reference: dict, batch: Rollout, *,
+def loss_fn(trainable: dict, hparams: HParams, reference: dict, batch: Rollout, fsm=None, *,
             config: RLHFConfig) -> tuple[jax.Array, dict]:
-    """The estimator's loss on a (mini)batch of rollouts (the module doc)."""
+    """The estimator's loss on a (mini)batch of rollouts (the module doc); `fsm` the task's
+    sampling constraint (`PromptData.fsm`)."""
     policy = pref_recipe.merged_policy(trainable, reference, config)
     logp, values = _outputs(policy, trainable.get("value"), batch.tokens, batch.roles, config,
-                            config.temperature)
+                            config.temperature, fsm)
     m, A, eps = batch.mask, batch.advantages, hparams.clip_eps
     log_ratio = (logp - batch.old_logp) * m
     metrics = {}
@@ -470,7 +474,7 @@ def update_step(state: RLHFState, hparams: HParams, reference: dict, data: Promp
         trainable, opt_state = carry
         mini = jax.tree.map(lambda a: a[order], batch)
         grads, metrics = jax.grad(functools.partial(loss_fn, config=config), has_aux=True)(
-            trainable, hparams, reference, mini)
+            trainable, hparams, reference, mini, data.fsm)
         updates, opt_state = opt.update(grads, opt_state, trainable)
         metrics["train/grad_norm"] = optax.global_norm(grads)
         return (optax.apply_updates(trainable, updates), opt_state), metrics
@@ -497,6 +501,7 @@ def evaluate_state(state: RLHFState, reference: dict, data: PromptData, *,
     key, k_pi, k_ref = jax.random.split(state.key, 3)
     policy = pref_recipe.merged_policy(state.trainable, reference, config)
     ev = data.eval
+
     def ev_score(y, n):
         return score(config.true_reward or config.reward, data, ev, y, n, config)
 
@@ -505,11 +510,12 @@ def evaluate_state(state: RLHFState, reference: dict, data: PromptData, *,
     tokens, roles, mask = response_rows(ev, y_pi, n_pi)
     h, targets, _ = target_hidden(policy, config.model, tokens, roles,
                                   num_target=config.response_len)
-    logits = output_logits(policy, config.model, h)
+    logits = constrained_logits(output_logits(policy, config.model, h), data.fsm, targets, mask)
     logp_all = jax.nn.log_softmax(logits, axis=-1)
     lp = sequence_logps(logits, targets, mask).sum
-    lr, _ = _outputs(reference, None, tokens, roles, config, 1.0)
-    entropy = -jnp.sum(jnp.sum(jnp.exp(logp_all) * logp_all, -1) * mask, -1)
+    lr, _ = _outputs(reference, None, tokens, roles, config, 1.0, data.fsm)
+    p_logp = jnp.where(jnp.isfinite(logp_all), jnp.exp(logp_all) * logp_all, 0.0)
+    entropy = -jnp.sum(jnp.sum(p_logp, -1) * mask, -1)
     r_pi, r_ref = ev_score(y_pi, n_pi), ev_score(y_ref, n_ref)
     y_g, n_g = sample(policy, config, data, ev, k_pi, temperature=0.0)
     out = {"eval/reward": jnp.mean(r_pi), "eval/reference_reward": jnp.mean(r_ref),

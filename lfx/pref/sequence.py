@@ -7,8 +7,10 @@ gives it); roles mark PAD / PROMPT / TARGET (= response) tokens. For a response 
     log pi(y | x) = sum_t m_t log pi(y_t | x, y_<t)          ("sum", what DPO uses)
     mean log pi   = log pi(y | x) / sum_t m_t                  ("mean", SimPO / ORPO / IPO in TRL)
 
-with m_t = 1 on response tokens. Only the last K = num_target columns get output logits (the
-response must fit in them), as in `lfx.lm.train.target_loss`.
+with m_t = 1 on response tokens. Where responses were sampled under a token automaton (a task's
+`TokenFSM`), `constrained_logits` gives the logits of the distribution actually sampled from.
+Only the last K = num_target columns get output logits (the response must fit in them), as in
+`lfx.lm.train.target_loss`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from lfx.lm.config import LlamaConfig
+from lfx.lm.generate import fsm_allowed
 from lfx.lm.train import target_logits
 
 
@@ -75,3 +78,18 @@ def token_kl(policy_logits: jax.Array, reference_logits: jax.Array, mask: jax.Ar
     lp = jax.nn.log_softmax(policy_logits.astype(jnp.float32), -1)
     lr = jax.lax.stop_gradient(jax.nn.log_softmax(reference_logits.astype(jnp.float32), -1))
     return jnp.sum(jnp.exp(lr) * (lr - lp), -1) * mask.astype(jnp.float32)
+
+
+def constrained_logits(logits: jax.Array, fsm, targets: jax.Array, mask: jax.Array, *,
+                       eos_id: int = 2) -> jax.Array:
+    """The logits of the distribution the task's sampler draws from: tokens the FSM forbids at a
+    response position set to -inf (eos and every token off the response stay allowed, so no
+    scored or padded position is -inf). logits [B, K, V], targets / mask [B, K]; no FSM: as is.
+
+    Without it a policy could lower log pi(y_t) of every sampled token -- and so its KL penalty
+    -- by moving mass onto tokens the sampler never emits."""
+    if fsm is None:
+        return logits
+    allowed = fsm_allowed(fsm, targets) | (mask[..., None] == 0)
+    allowed = allowed.at[..., eos_id].set(True)
+    return jnp.where(allowed, logits, -jnp.inf)

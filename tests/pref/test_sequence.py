@@ -47,3 +47,37 @@ def test_response_logps_equal_the_full_forward_and_ignore_left_padding():
     np.testing.assert_allclose(out.sum[0], expect, rtol=1e-5)
     np.testing.assert_array_equal(out.count, [4, 3])
     assert out.token.shape == (2, 4) and out.token[1, 0] == 0.0
+
+
+def test_constrained_logits_are_those_of_the_fsm_sampler():
+    """fsm_allowed follows the automaton token by token (a Python loop), and the constrained
+    log-probabilities renormalise over the allowed tokens: mass on a forbidden token (which the
+    sampler never emits) does not lower the log-probability of the sampled ones."""
+    from lfx.lm.generate import TokenFSM, fsm_allowed
+    from lfx.pref.sequence import constrained_logits
+
+    # 3 states over 6 tokens: state 0 allows 3, 4; state 1 allows 4, 5; state 2 allows 3
+    trans = -np.ones((3, 6), np.int32)
+    trans[0, 3], trans[0, 4], trans[1, 4], trans[1, 5], trans[2, 3] = 1, 2, 2, 0, 1
+    fsm = TokenFSM(jnp.asarray(trans), jnp.int32(0), jnp.zeros((3,), bool))
+    tokens = np.array([[3, 4, 3, 2], [4, 3, 5, 0]])  # eos / pad at the end keep the state
+    allowed = np.asarray(fsm_allowed(fsm, jnp.asarray(tokens)))
+    for b in range(2):
+        s = 0
+        for t in range(4):
+            np.testing.assert_array_equal(allowed[b, t], trans[s] >= 0)
+            s = trans[s, tokens[b, t]] if trans[s, tokens[b, t]] >= 0 else s
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 4, 6)).astype(np.float32)
+    mask = np.array([[1, 1, 1, 1], [1, 1, 1, 0]], np.float32)
+    c = constrained_logits(jnp.asarray(logits), fsm, jnp.asarray(tokens), jnp.asarray(mask))
+    lp = sequence_logps(c, jnp.asarray(tokens), jnp.asarray(mask)).token
+    boosted = logits.copy()
+    boosted[..., 0] += 20.0  # the forbidden pad token takes almost all the unconstrained mass
+    c2 = constrained_logits(jnp.asarray(boosted), fsm, jnp.asarray(tokens), jnp.asarray(mask))
+    np.testing.assert_allclose(sequence_logps(c2, jnp.asarray(tokens), jnp.asarray(mask)).token,
+                               lp, rtol=1e-5, atol=1e-6)
+    ok = allowed[0, 0] | (np.arange(6) == 2)  # eos always allowed
+    z = logits[0, 0][ok]
+    np.testing.assert_allclose(lp[0, 0], logits[0, 0, 3] - np.log(np.exp(z).sum()), rtol=1e-5)
+    assert np.isfinite(np.asarray(lp)).all()
