@@ -77,7 +77,7 @@ def test_constrained_logits_are_those_of_the_fsm_sampler():
     c2 = constrained_logits(jnp.asarray(boosted), fsm, jnp.asarray(tokens), jnp.asarray(mask))
     np.testing.assert_allclose(sequence_logps(c2, jnp.asarray(tokens), jnp.asarray(mask)).token,
                                lp, rtol=1e-5, atol=1e-6)
-    ok = allowed[0, 0] | (np.arange(6) == 2)  # eos always allowed
-    z = logits[0, 0][ok]
+    z = logits[0, 0][allowed[0, 0]]  # eos only where it is the row's token (t = 3 of row 0)
     np.testing.assert_allclose(lp[0, 0], logits[0, 0, 3] - np.log(np.exp(z).sum()), rtol=1e-5)
     assert np.isfinite(np.asarray(lp)).all()
+    assert np.isneginf(np.asarray(c)[0, 0, 2]) and np.isfinite(np.asarray(c)[0, 3, 2])
