@@ -4,6 +4,8 @@
         --out=runs/pref/frontier.png
     python experiments/pref_report.py runs/pref/fdpo_* --x=eval/reward --y=eval/entropy \\
         --out=runs/pref/fdpo_diversity.png                    # f-DPO's alignment-diversity trade
+    python experiments/pref_report.py runs/rlhf/grpo_arithmetic --out=runs/rlhf/grpo.png \
+        --curves=eval/reward,eval/greedy_reward,eval/pass@n       # every evaluation's numbers
 
 For every run folder (experiments/pref.py or rlhf.py) and every setting: each evaluation's
 (x, y) of each seed is a point on the plot (default (KL, reward): the DPO paper's Fig. 2 axes);
@@ -56,12 +58,33 @@ def table(folders: list[str]) -> str:
     return "\n".join(lines)
 
 
+def curves(folders: list[str], metrics: list[str]) -> str:
+    """Mean +- std over seeds of `metrics` at every evaluation of every run and setting."""
+    head = "| run | setting | update | " + " | ".join(metrics) + " |"
+    lines = [head, "|" + " --- |" * (3 + len(metrics))]
+    for folder in folders:
+        with open(os.path.join(folder, "summary.json")) as f:
+            labels = [r["label"] for r in json.load(f)["runs"]]
+        rows = [r for r in read_rows(os.path.join(folder, "metrics.jsonl"))
+                if r.get("eval/fresh", 0) > 0]
+        for h, label in enumerate(labels):
+            for step in sorted({r["step"] for r in rows if r["setting"] == h}):
+                at = [r for r in rows if r["setting"] == h and r["step"] == step]
+                cells = [f"{np.mean([r[m] for r in at]):.3f} ± {np.std([r[m] for r in at]):.3f}"
+                         if m in at[0] else "–" for m in metrics]
+                lines.append(f"| {os.path.basename(folder)} | {label} | {step} | "
+                             + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="+")
     parser.add_argument("--out", default="frontier.png")
     parser.add_argument("--x", default="eval/kl")
     parser.add_argument("--y", default="eval/reward")
+    parser.add_argument("--curves", default="", help="Comma-separated metrics to list at every "
+                        "evaluation (e.g. eval/reward,eval/kl,eval/pass@n).")
     args = parser.parse_args()
     merged = {}
     for folder in args.folders:
@@ -69,6 +92,8 @@ def main() -> None:
     plot_frontier(merged, args.out, xlabel=args.x, ylabel=args.y,
                   title=f"{args.y} vs {args.x} at every evaluation")
     print(table(args.folders))
+    if args.curves:
+        print(curves(args.folders, args.curves.split(",")))
     print(f"Wrote {args.out}")
 
 

@@ -8,6 +8,8 @@ responses per update, full fine-tuning, lr 1e-3, an evaluation every 50 updates,
   grpo       GRPO, KL in the loss (kl_coef = beta 0.05).
   rloo       RLOO, KL in the reward (TRL's RLOOTrainer), one gradient step per batch.
   ppo        PPO with a value head, GAE(1, 0.95), 2 epochs x 2 minibatches per batch.
+  ppo_fine   PPO with fine-grained rewards: each 3-word segment's share of the reward paid at
+             its end (segment_len 3) instead of the whole reward at the last word.
   rto        PPO with RTO's token rewards: pass the DPO policy, --config.token_model=<a
              policy_0.npz of experiments/pref.py --save_policy>.
   ppo_rm     PPO on a learned reward model's scores (pass --config.reward_model=<a
@@ -34,6 +36,7 @@ BASE = RLHFConfig(num_updates=300, prompts_per_update=16, samples_per_prompt=4, 
 CONFIGS = {"grpo": BASE, "rloo": dataclasses.replace(BASE, estimator="rloo"),
            "ppo": dataclasses.replace(BASE, estimator="ppo", ppo_epochs=2, num_minibatches=2)}
 CONFIGS["rto"] = dataclasses.replace(CONFIGS["ppo"], token_reward="rto")
+CONFIGS["ppo_fine"] = dataclasses.replace(CONFIGS["ppo"], segment_len=3)
 CONFIGS["ppo_rm"] = dataclasses.replace(CONFIGS["ppo"], reward="reward_model",
                                         true_reward="lexicon")
 CONFIGS.update({f"pf_ppo_{short}": dataclasses.replace(CONFIGS["ppo_rm"], rollout_filter=name)

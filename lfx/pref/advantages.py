@@ -9,6 +9,9 @@ reference's per-token log-probabilities. The estimators of `lfx.pref.rlhf` combi
 * `rto_token_rewards` (Zhong et al. 2024, "DPO Meets PPO: Reinforced Token Optimization",
   arXiv:2404.18922, the authors' OpenRLHF fork): r_t = clip(beta_1 (log pi_dpo_t - log pi_ref_t),
   -c, c), DPO's implicit reward spread over tokens;
+* `segment_rewards` (Wu et al. 2023, "Fine-Grained Human Feedback Gives Better Rewards for
+  Language Model Training", arXiv:2306.01693): a reward given at the end of every segment of the
+  response for that segment, instead of once for the whole response;
 * `token_gae` (Schulman et al. 2016): GAE over the response tokens with a value head, the episode
   terminating after the last token (`lfx.rl.gae.gae_advantages`, vmapped over rows);
 * `group_relative_advantages` (Shao et al. 2024, DeepSeekMath's GRPO, arXiv:2402.03300; TRL
@@ -49,6 +52,22 @@ def kl_penalised_token_rewards(scores: jax.Array, logp: jax.Array, ref_logp: jax
     """
     m = mask.astype(jnp.float32)
     return -kl_coef * (logp - ref_logp) * m + scores[:, None] * last_token_mask(m)
+
+
+def segment_rewards(credit: jax.Array, mask: jax.Array, segment_len: int) -> jax.Array:
+    """Fine-grained rewards: the per-token credit c_t summed over each segment of `segment_len`
+    response tokens, paid at the segment's last token (the response's last token for a final
+    segment cut short). credit, mask [B, K] (mask contiguous from column 0) -> [B, K]; each row's
+    total is unchanged."""
+    m = mask.astype(jnp.float32)
+    K = credit.shape[1]
+    col = jnp.arange(K)
+    seg = col // segment_len
+    totals = jax.vmap(lambda row: jax.ops.segment_sum(row, seg, num_segments=-(-K // segment_len)))(
+        credit * m)  # [B, num_segments]
+    last = jnp.sum(m, axis=1, keepdims=True) - 1  # [B, 1] the response's last column
+    pay_col = jnp.minimum(jnp.minimum((seg + 1) * segment_len - 1, K - 1)[None, :], last)
+    return jnp.where((col[None, :] == pay_col) & (m > 0), totals[:, seg], 0.0)
 
 
 def rto_token_rewards(dpo_logp: jax.Array, ref_logp: jax.Array, mask: jax.Array, *,

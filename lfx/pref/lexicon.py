@@ -211,7 +211,13 @@ def load_prompt_task(path: str, eval_reward: str = "lexicon"
     return params, model, prompt_data(data, meta["config"]["response_len"]), meta
 
 
-register_reward("lexicon", _prompt_reward, load=load_prompt_task)
+def _token_credit(weights, rows, responses, lengths, model):
+    """r = mean_t w[y_t] credited to its tokens: w[y_t] / L, [B, L]."""
+    del rows, lengths, model
+    return jnp.asarray(weights)[responses] / responses.shape[-1]
+
+
+register_reward("lexicon", _prompt_reward, load=load_prompt_task, token_fn=_token_credit)
 
 
 def sample_responses(params: dict, config: LlamaConfig, prompts: jax.Array, key: jax.Array, *,

@@ -74,19 +74,23 @@ class Reward:
 
     load: `(task folder, eval_reward name) -> (reference params, LlamaConfig, PromptData,
       metadata)`, the generated task this reward scores (what experiments/rlhf.py loads).
+    token_fn: None, or the reward's per-token credit (`fn`'s signature, float32 [B, K], each row
+      summing to `fn`'s value): what fine-grained (segment-level) rewards are made of.
     """
 
     fn: Callable[..., jax.Array]
     load: Callable[..., tuple] | None = None
+    token_fn: Callable[..., jax.Array] | None = None
 
 
 REWARDS: dict[str, Reward] = {}
 
 
 def register_reward(name: str, fn: Callable[..., jax.Array], *,
-                    load: Callable[..., tuple] | None = None) -> None:
+                    load: Callable[..., tuple] | None = None,
+                    token_fn: Callable[..., jax.Array] | None = None) -> None:
     """Makes `name` a reward the recipe's config can name (a task module calls this on import)."""
-    REWARDS[name] = Reward(fn, load)
+    REWARDS[name] = Reward(fn, load, token_fn)
 
 
 def get_reward(name: str) -> Reward:

@@ -39,6 +39,11 @@ keeps, of each prompt's G samples, those whose proxy reward is most trustworthy 
 ("best_of_n"), the best and a random other ("best_random", BR), or the best and the worst
 ("best_worst", BW) -- and the update trains on those only (`rollout_filter`).
 
+With `segment_len = s > 0` PPO's reward is fine-grained (Wu et al. 2023, "Fine-Grained Human
+Feedback Gives Better Rewards for Language Model Training", arXiv:2306.01693): each segment of s
+tokens is paid its share of the reward at its end (the reward's per-token credit, summed) instead
+of the whole reward at the last token; the total is the same.
+
 With `token_reward="rto"` (Zhong et al. 2024, "DPO Meets PPO: Reinforced Token Optimization",
 arXiv:2404.18922), PPO's token rewards gain clip(beta_rto (log pi_dpo_t - log pi_ref_t), +-rto_clip),
 DPO's implicit reward per token, from a DPO-trained policy carried in `PromptData.token_model`.
@@ -118,6 +123,9 @@ class RLHFConfig:
       `advantages.AGGREGATIONS` name (PPO and GRPO; RLOO's ratio is per sequence).
     whiten_advantages: PPO's advantage whitening over the batch (TRL: always).
     token_reward: "none" or "rto" (PPO only; needs `PromptData.token_model`).
+    segment_len: 0 (the reward at the response's last token: holistic) or s > 0: PPO's reward
+      paid per segment of s tokens (fine-grained; the reward's per-token credit summed over each
+      segment, `advantages.segment_rewards`; needs a reward with a `token_fn`).
     sample_from_reference: sample the rollouts from pi_ref instead of the policy ("sft" only:
       SFT-sharpening's fixed best-of-N data).
     eval_samples: n samples per evaluation prompt for eval/pass@n (1: no pass@n).
@@ -138,6 +146,7 @@ class RLHFConfig:
     aggregation: str = ""
     whiten_advantages: bool = True
     token_reward: str = "none"
+    segment_len: int = 0
     sample_from_reference: bool = False
     lora_rank: int = 0
     lora_targets: tuple[str, ...] = ("wq", "wv")
@@ -196,6 +205,13 @@ class RLHFConfig:
         if self.token_reward not in TOKEN_REWARDS:
             raise ValueError(f"Unknown {name}.token_reward {self.token_reward!r}; choose from "
                              f"{TOKEN_REWARDS}.")
+        if self.segment_len < 0:
+            raise ValueError(f"{name}.segment_len must be >= 0, got {self.segment_len}.")
+        if self.segment_len and (self.estimator != "ppo" or self.reward in MODEL_REWARDS
+                                 or prompt_lib.get_reward(self.reward).token_fn is None):
+            raise ValueError(f"{name}.segment_len > 0 needs estimator='ppo' and a reward with "
+                             f"per-token credit (a token_fn), got {self.estimator!r} / "
+                             f"{self.reward!r}.")
         if self.sample_from_reference and self.estimator != "sft":
             raise ValueError(f"{name}.sample_from_reference needs estimator='sft' (the other "
                              f"estimators' ratios are on-policy).")
@@ -379,7 +395,17 @@ def collect(state: RLHFState, hparams: HParams, reference: dict, data: PromptDat
     zeros = jnp.zeros_like(old_logp)
     if config.estimator == "ppo":
         old_values = jax.lax.stop_gradient(old_values)
-        rewards = adv.kl_penalised_token_rewards(scores, old_logp, ref_logp, mask, hparams.kl_coef)
+        if config.segment_len:  # fine-grained: each segment's reward at its end, no final score
+            token_fn = prompt_lib.get_reward(config.reward).token_fn
+            credit = token_fn(data.reward_params[config.reward], rows, y, n, config.model)
+            K = config.response_len
+            credit = jnp.pad(credit, ((0, 0), (0, K - credit.shape[1])))
+            rewards = adv.kl_penalised_token_rewards(jnp.zeros_like(scores), old_logp, ref_logp,
+                                                     mask, hparams.kl_coef)
+            rewards = rewards + adv.segment_rewards(credit, mask, config.segment_len)
+        else:
+            rewards = adv.kl_penalised_token_rewards(scores, old_logp, ref_logp, mask,
+                                                     hparams.kl_coef)
         if config.token_reward == "rto":
             dpo_logp, _ = _outputs(data.token_model, None, tokens, roles, config, t, data.fsm)
             rewards = rewards + adv.rto_token_rewards(dpo_logp, ref_logp, mask,

@@ -114,3 +114,17 @@ def test_aggregations():
                                rtol=1e-5)
     with pytest.raises(ValueError, match="Unknown aggregation"):
         adv.aggregate(x, m, "mean")
+
+
+def test_segment_rewards_pay_each_segment_at_its_end():
+    rng, mask, lengths = _batch(7)
+    c = rng.normal(size=mask.shape).astype(np.float32)
+    S = 3
+    expect = np.zeros_like(c)
+    for b, n in enumerate(lengths):
+        for start in range(0, n, S):
+            end = min(start + S, n)
+            expect[b, end - 1] = c[b, start:end].sum()
+    out = np.asarray(adv.segment_rewards(c, mask, S))
+    np.testing.assert_allclose(out, expect, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.sum(1), (c * mask).sum(1), rtol=1e-5, atol=1e-6)
