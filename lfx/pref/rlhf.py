@@ -22,7 +22,6 @@ with the estimator `config.estimator`:
     "rloo"  (Ahmadian et al. 2024, arXiv:2402.14740; TRL `RLOOTrainer`) R_i = s_i - c (log pi_old(y_i)
             - log pi_ref(y_i)), A_i = R_i - mean_{j != i} R_j, the ratio taken on the whole sequence,
             ratio_i = pi(y_i | x) / pi_old(y_i | x).
-
     "sft"   (RAFT / rejection-sampling fine-tuning) no advantage: the next-token NLL of the kept
             samples, -token_mean(log pi(y_t | ...)), with `rollout_filter="best_of_n"`.
 
@@ -48,7 +47,9 @@ With `token_reward="rto"` (Zhong et al. 2024, "DPO Meets PPO: Reinforced Token O
 arXiv:2404.18922), PPO's token rewards gain clip(beta_rto (log pi_dpo_t - log pi_ref_t), +-rto_clip),
 DPO's implicit reward per token, from a DPO-trained policy carried in `PromptData.token_model`.
 As in TRL, log-probabilities in the update (policy, old policy and reference) are of the logits
-divided by the sampling temperature.
+divided by the sampling temperature; where the task samples under a token automaton
+(`PromptData.fsm`) they are those of the constrained sampler (`sequence.constrained_logits`:
+otherwise a policy lowers its KL penalty by moving mass onto tokens it can never emit).
 
     recipe = make_train(RLHFConfig(model=model, estimator="grpo", reward="arithmetic"))
     state, metrics = recipe.train(key, HParams(kl_coef=0.04), reference, data)   # data: PromptData
@@ -365,8 +366,9 @@ def init_state(key: jax.Array, hparams: HParams, reference: dict, data: PromptDa
 
 
 def collect(state: RLHFState, hparams: HParams, reference: dict, data: PromptData, *,
-            config: RLHFConfig) -> tuple[RLHFState, Rollout]:
-    """Samples G responses to each of M prompts, scores them and computes the advantages."""
+            config: RLHFConfig) -> tuple[RLHFState, Rollout, dict]:
+    """Samples G responses to each of M prompts, scores them (and filters them, PF-PPO), computes
+    the advantages; returns (state with the key advanced, the rollout batch, its metrics)."""
     key, k_idx, k_sample = jax.random.split(state.key, 3)
     M, G = config.prompts_per_update, config.samples_per_prompt
     idx = jax.random.randint(k_idx, (M,), 0, data.train.num_prompts)
